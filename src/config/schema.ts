@@ -1,0 +1,409 @@
+// The cluster configuration: one document, a section per subsystem. Every field is documented where it is
+// declared; `validateConfig` checks shape and semantics and names the offending field.
+import {isIP} from 'node:net'
+import {parseCidr} from '../net/ip-filter.js'
+
+export const SCHEMA_VERSION = 1
+
+/** One IP filter rule; rules are evaluated in order, the first match wins, no match means deny. */
+export interface IpRule {
+  /** `allow` or `deny`. */
+  action: 'allow' | 'deny'
+  /** An address or a CIDR block, IPv4 or IPv6 (`10.0.0.0/8`, `::1`). */
+  cidr: string
+}
+
+/** Brute-force protection, per source address (the defender). */
+export interface DefenderSettings {
+  /** Score at which an address is banned (a failed login scores `failedLoginScore`). */
+  threshold: number
+  failedLoginScore: number
+  /** Window in seconds over which scores add up. */
+  windowSeconds: number
+  /** First ban in seconds; each repeat offence multiplies it by `banGrowth`. */
+  banSeconds: number
+  banGrowth: number
+  /** Delay before answering a failed login, milliseconds (slows guessing, same for unknown users). */
+  failDelayMs: number
+}
+
+/** Connection limits applied by the connection gate of every listener. */
+export interface LimitSettings {
+  /** Connections per source address. */
+  perAddress: number
+  /** Connections in total per listener. */
+  total: number
+  /** Unauthenticated connections per source address. */
+  unauthenticatedPerAddress: number
+  /** Seconds a connection may take to authenticate. */
+  loginGraceSeconds: number
+  /** Authentication attempts per connection before disconnect (OpenSSH MaxAuthTries). */
+  maxAuthTries: number
+  /** Seconds without traffic before an idle session is closed. */
+  idleTimeoutSeconds: number
+}
+
+/** The admin site: SSH/SFTP on `port`, used by the CLI and by the primary. */
+export interface AdminSite {
+  port: number
+  ipFilter: IpRule[]
+}
+
+/** The files site: what users connect to. */
+export interface FilesSite {
+  sftp: {enabled: boolean; port: number}
+  ftp: {
+    enabled: boolean
+    port: number
+    /** Passive data ports, inclusive. */
+    pasvPortMin: number
+    pasvPortMax: number
+    /** Refuse USER and data transfers before TLS (explicit FTPS). */
+    requireTls: boolean
+  }
+  /** Implicit FTPS (TLS from the first byte). */
+  ftps: {enabled: boolean; port: number}
+  ipFilter: IpRule[]
+}
+
+export type Permission = 'list' | 'download' | 'upload' | 'overwrite' | 'delete' | 'mkdir' | 'rename' | 'chmod'
+export const ALL_PERMISSIONS: Permission[] = ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod']
+
+/** A file-service user. */
+export interface User {
+  name: string
+  /** scrypt hash (`scrypt$N$r$p$salt$hash`), or null for key-only users. */
+  passwordHash: string | null
+  /** OpenSSH public keys (`ssh-ed25519 AAAA… comment`). */
+  publicKeys: string[]
+  /** Home, relative to the node's storage root (`/alice` → `<storage>/alice`). */
+  home: string
+  permissions: Permission[]
+  disabled: boolean
+}
+
+/** An administrator of the cluster (admin endpoint). */
+export interface AdminUser {
+  name: string
+  passwordHash: string | null
+  publicKeys: string[]
+}
+
+/** A registered secondary. */
+export interface ServerEntry {
+  nodeId: string
+  host: string
+  port: number
+  /** Pinned SHA256 fingerprint of its admin host key. */
+  fingerprint: string
+  addedAt: string
+}
+
+/** Who made the last change, from where (the audit trail keeps all of them). */
+export interface ChangeRecord {
+  by: string
+  from: string
+  at: string
+  summary: string
+}
+
+export interface ClusterConfig {
+  schemaVersion: number
+  /** Random id of the cluster, fixed at `node init` of the node that became primary. */
+  clusterId: string
+  /** Incremented by `promote`: fences a stale primary. */
+  epoch: number
+  /** Incremented by every change. */
+  revision: number
+  /** The primary, or null while the node is standalone. */
+  primary: {nodeId: string; host: string; port: number; clusterPublicKey: string} | null
+  sync: {enabled: boolean; intervalSeconds: number}
+  servers: ServerEntry[]
+  sites: {admin: AdminSite; files: FilesSite}
+  users: User[]
+  adminUsers: AdminUser[]
+  /** Cluster-wide identity of the files site, the same on every node behind a load balancer. */
+  serviceIdentity: {
+    /** OpenSSH private key of the files-site SFTP host key (secret). */
+    sftpHostKey: string
+    /** PEM certificate and private key (secret) for FTPS. */
+    tlsCert: string
+    tlsKey: string
+  }
+  defender: DefenderSettings
+  limits: LimitSettings
+  lastChange: ChangeRecord
+}
+
+/** Fields holding secrets: redacted when an admin reads the configuration unless asked for explicitly. */
+export const SECRET_FIELDS = ['serviceIdentity.sftpHostKey', 'serviceIdentity.tlsKey'] as const
+export const REDACTED = '<redacted>'
+
+export class ConfigValidationError extends Error {
+  constructor(readonly field: string, problem: string) {
+    super(`${field}: ${problem}`)
+    this.name = 'ConfigValidationError'
+  }
+}
+
+type Obj = Record<string, unknown>
+
+function fail(field: string, problem: string): never {
+  throw new ConfigValidationError(field, problem)
+}
+function obj(v: unknown, f: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(f, `expected an object, got ${describe(v)}`)
+  return v as Obj
+}
+function arr(v: unknown, f: string): unknown[] {
+  if (!Array.isArray(v)) fail(f, `expected an array, got ${describe(v)}`)
+  return v
+}
+function str(v: unknown, f: string, nonEmpty = true): string {
+  if (typeof v !== 'string') fail(f, `expected a string, got ${describe(v)}`)
+  if (nonEmpty && v === '') fail(f, 'must not be empty')
+  return v
+}
+function bool(v: unknown, f: string): boolean {
+  if (typeof v !== 'boolean') fail(f, `expected true or false, got ${describe(v)}`)
+  return v
+}
+function int(v: unknown, f: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(f, `expected an integer, got ${describe(v)}`)
+  if (v < min || v > max) fail(f, `${v} is out of range ${min}-${max}`)
+  return v
+}
+function num(v: unknown, f: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(f, `expected a number, got ${describe(v)}`)
+  if (v < min || v > max) fail(f, `${v} is out of range ${min}-${max}`)
+  return v
+}
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'string') return `"${v.length > 40 ? v.slice(0, 40) + '…' : v}"`
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`
+}
+function nullableStr(v: unknown, f: string): string | null {
+  return v === null ? null : str(v, f)
+}
+function keys(o: Obj, f: string, allowed: string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(`${f}.${k}`, 'unknown field')
+}
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/
+const HASH_RE = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/
+const PUBKEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/
+
+function ipRules(v: unknown, f: string): IpRule[] {
+  return arr(v, f).map((r, i) => {
+    const o = obj(r, `${f}[${i}]`)
+    keys(o, `${f}[${i}]`, ['action', 'cidr'])
+    if (o.action !== 'allow' && o.action !== 'deny') fail(`${f}[${i}].action`, `expected "allow" or "deny", got ${describe(o.action)}`)
+    const cidr = str(o.cidr, `${f}[${i}].cidr`)
+    try {
+      parseCidr(cidr)
+    } catch (error) {
+      fail(`${f}[${i}].cidr`, (error as Error).message)
+    }
+    return {action: o.action, cidr}
+  })
+}
+
+function passwordHash(v: unknown, f: string): string | null {
+  const h = nullableStr(v, f)
+  if (h !== null && !HASH_RE.test(h)) fail(f, 'expected an scrypt hash (scrypt$N$r$p$salt$hash); clear-text passwords are never stored')
+  return h
+}
+
+function publicKeys(v: unknown, f: string): string[] {
+  return arr(v, f).map((k, i) => {
+    const s = str(k, `${f}[${i}]`).trim()
+    if (!PUBKEY_RE.test(s)) fail(`${f}[${i}]`, 'expected an OpenSSH public key line ("ssh-ed25519 AAAA… comment")')
+    return s
+  })
+}
+
+function uniqueNames(list: {name: string}[], f: string): void {
+  const seen = new Set<string>()
+  list.forEach((u, i) => {
+    if (seen.has(u.name)) fail(`${f}[${i}].name`, `duplicate name "${u.name}"`)
+    seen.add(u.name)
+  })
+}
+
+/** Validates an untrusted document and returns it typed; throws ConfigValidationError naming the field. */
+export function validateConfig(input: unknown): ClusterConfig {
+  const c = obj(input, 'config')
+  keys(c, 'config', [
+    'schemaVersion', 'clusterId', 'epoch', 'revision', 'primary', 'sync', 'servers', 'sites', 'users',
+    'adminUsers', 'serviceIdentity', 'defender', 'limits', 'lastChange', 'baseRevision',
+  ])
+  const schemaVersion = int(c.schemaVersion, 'schemaVersion', 1, 1_000_000)
+  if (schemaVersion > SCHEMA_VERSION) {
+    fail('schemaVersion', `${schemaVersion} is newer than this node understands (${SCHEMA_VERSION}); upgrade the node first`)
+  }
+  const clusterId = str(c.clusterId, 'clusterId')
+  if (!/^[0-9a-f]{8,64}$/.test(clusterId)) fail('clusterId', 'expected 8-64 hex digits')
+  const epoch = int(c.epoch, 'epoch', 1, Number.MAX_SAFE_INTEGER)
+  const revision = int(c.revision, 'revision', 1, Number.MAX_SAFE_INTEGER)
+
+  let primary: ClusterConfig['primary'] = null
+  if (c.primary !== null) {
+    const p = obj(c.primary, 'primary')
+    keys(p, 'primary', ['nodeId', 'host', 'port', 'clusterPublicKey'])
+    primary = {
+      nodeId: str(p.nodeId, 'primary.nodeId'),
+      host: str(p.host, 'primary.host'),
+      port: int(p.port, 'primary.port', 1, 65535),
+      clusterPublicKey: publicKeys([p.clusterPublicKey], 'primary.clusterPublicKey')[0],
+    }
+  }
+
+  const s = obj(c.sync, 'sync')
+  keys(s, 'sync', ['enabled', 'intervalSeconds'])
+  const sync = {enabled: bool(s.enabled, 'sync.enabled'), intervalSeconds: int(s.intervalSeconds, 'sync.intervalSeconds', 1, 86_400)}
+
+  const servers = arr(c.servers, 'servers').map((e, i) => {
+    const f = `servers[${i}]`
+    const o = obj(e, f)
+    keys(o, f, ['nodeId', 'host', 'port', 'fingerprint', 'addedAt'])
+    return {
+      nodeId: str(o.nodeId, `${f}.nodeId`),
+      host: str(o.host, `${f}.host`),
+      port: int(o.port, `${f}.port`, 1, 65535),
+      fingerprint: str(o.fingerprint, `${f}.fingerprint`),
+      addedAt: str(o.addedAt, `${f}.addedAt`),
+    }
+  })
+
+  const sitesObj = obj(c.sites, 'sites')
+  keys(sitesObj, 'sites', ['admin', 'files'])
+  const a = obj(sitesObj.admin, 'sites.admin')
+  keys(a, 'sites.admin', ['port', 'ipFilter'])
+  const admin: AdminSite = {port: int(a.port, 'sites.admin.port', 1, 65535), ipFilter: ipRules(a.ipFilter, 'sites.admin.ipFilter')}
+  const fl = obj(sitesObj.files, 'sites.files')
+  keys(fl, 'sites.files', ['sftp', 'ftp', 'ftps', 'ipFilter'])
+  const sf = obj(fl.sftp, 'sites.files.sftp')
+  keys(sf, 'sites.files.sftp', ['enabled', 'port'])
+  const ft = obj(fl.ftp, 'sites.files.ftp')
+  keys(ft, 'sites.files.ftp', ['enabled', 'port', 'pasvPortMin', 'pasvPortMax', 'requireTls'])
+  const fs = obj(fl.ftps, 'sites.files.ftps')
+  keys(fs, 'sites.files.ftps', ['enabled', 'port'])
+  const files: FilesSite = {
+    sftp: {enabled: bool(sf.enabled, 'sites.files.sftp.enabled'), port: int(sf.port, 'sites.files.sftp.port', 1, 65535)},
+    ftp: {
+      enabled: bool(ft.enabled, 'sites.files.ftp.enabled'),
+      port: int(ft.port, 'sites.files.ftp.port', 1, 65535),
+      pasvPortMin: int(ft.pasvPortMin, 'sites.files.ftp.pasvPortMin', 1024, 65535),
+      pasvPortMax: int(ft.pasvPortMax, 'sites.files.ftp.pasvPortMax', 1024, 65535),
+      requireTls: bool(ft.requireTls, 'sites.files.ftp.requireTls'),
+    },
+    ftps: {enabled: bool(fs.enabled, 'sites.files.ftps.enabled'), port: int(fs.port, 'sites.files.ftps.port', 1, 65535)},
+    ipFilter: ipRules(fl.ipFilter, 'sites.files.ipFilter'),
+  }
+  if (files.ftp.pasvPortMax < files.ftp.pasvPortMin) {
+    fail('sites.files.ftp.pasvPortMax', `must be ≥ pasvPortMin (${files.ftp.pasvPortMin})`)
+  }
+  const ports: [string, number, boolean][] = [
+    ['sites.admin.port', admin.port, true],
+    ['sites.files.sftp.port', files.sftp.port, files.sftp.enabled],
+    ['sites.files.ftp.port', files.ftp.port, files.ftp.enabled],
+    ['sites.files.ftps.port', files.ftps.port, files.ftps.enabled],
+  ]
+  const used = new Map<number, string>()
+  for (const [f, p, on] of ports) {
+    if (!on) continue
+    if (used.has(p)) fail(f, `port ${p} is already used by ${used.get(p)}`)
+    used.set(p, f)
+  }
+
+  const users = arr(c.users, 'users').map((u, i) => {
+    const f = `users[${i}]`
+    const o = obj(u, f)
+    keys(o, f, ['name', 'passwordHash', 'publicKeys', 'home', 'permissions', 'disabled'])
+    const name = str(o.name, `${f}.name`)
+    if (!NAME_RE.test(name)) fail(`${f}.name`, 'letters, digits, "_", ".", "@", "-" only, at most 64')
+    const home = str(o.home, `${f}.home`)
+    if (!home.startsWith('/') || home.split('/').some((p) => p === '..') || home.includes('\0') || home.includes('\\')) {
+      fail(`${f}.home`, 'expected an absolute path under the storage root, without ".." or backslashes')
+    }
+    const permissions = arr(o.permissions, `${f}.permissions`).map((p, j) => {
+      if (!ALL_PERMISSIONS.includes(p as Permission)) fail(`${f}.permissions[${j}]`, `expected one of ${ALL_PERMISSIONS.join(', ')}`)
+      return p as Permission
+    })
+    return {
+      name,
+      passwordHash: passwordHash(o.passwordHash, `${f}.passwordHash`),
+      publicKeys: publicKeys(o.publicKeys, `${f}.publicKeys`),
+      home,
+      permissions,
+      disabled: bool(o.disabled, `${f}.disabled`),
+    }
+  })
+  uniqueNames(users, 'users')
+
+  const adminUsers = arr(c.adminUsers, 'adminUsers').map((u, i) => {
+    const f = `adminUsers[${i}]`
+    const o = obj(u, f)
+    keys(o, f, ['name', 'passwordHash', 'publicKeys'])
+    const name = str(o.name, `${f}.name`)
+    if (!NAME_RE.test(name)) fail(`${f}.name`, 'letters, digits, "_", ".", "@", "-" only, at most 64')
+    if (name === 'cluster') fail(`${f}.name`, '"cluster" is reserved for the primary\'s cluster key')
+    return {name, passwordHash: passwordHash(o.passwordHash, `${f}.passwordHash`), publicKeys: publicKeys(o.publicKeys, `${f}.publicKeys`)}
+  })
+  uniqueNames(adminUsers, 'adminUsers')
+  if (adminUsers.length === 0) fail('adminUsers', 'at least one admin user is required (or no one could administer the node)')
+
+  const si = obj(c.serviceIdentity, 'serviceIdentity')
+  keys(si, 'serviceIdentity', ['sftpHostKey', 'tlsCert', 'tlsKey'])
+  const serviceIdentity = {
+    sftpHostKey: str(si.sftpHostKey, 'serviceIdentity.sftpHostKey'),
+    tlsCert: str(si.tlsCert, 'serviceIdentity.tlsCert'),
+    tlsKey: str(si.tlsKey, 'serviceIdentity.tlsKey'),
+  }
+  if (serviceIdentity.sftpHostKey === REDACTED || serviceIdentity.tlsKey === REDACTED) {
+    fail('serviceIdentity', 'holds "<redacted>": read the configuration with secrets (cluster config show --show-secrets) before writing it back')
+  }
+  if (!serviceIdentity.tlsCert.includes('BEGIN CERTIFICATE')) fail('serviceIdentity.tlsCert', 'expected a PEM certificate')
+
+  const d = obj(c.defender, 'defender')
+  keys(d, 'defender', ['threshold', 'failedLoginScore', 'windowSeconds', 'banSeconds', 'banGrowth', 'failDelayMs'])
+  const defender: DefenderSettings = {
+    threshold: int(d.threshold, 'defender.threshold', 1, 1_000_000),
+    failedLoginScore: int(d.failedLoginScore, 'defender.failedLoginScore', 0, 1_000_000),
+    windowSeconds: int(d.windowSeconds, 'defender.windowSeconds', 1, 86_400 * 7),
+    banSeconds: int(d.banSeconds, 'defender.banSeconds', 1, 86_400 * 30),
+    banGrowth: num(d.banGrowth, 'defender.banGrowth', 1, 100),
+    failDelayMs: int(d.failDelayMs, 'defender.failDelayMs', 0, 10_000),
+  }
+  const l = obj(c.limits, 'limits')
+  keys(l, 'limits', ['perAddress', 'total', 'unauthenticatedPerAddress', 'loginGraceSeconds', 'maxAuthTries', 'idleTimeoutSeconds'])
+  const limits: LimitSettings = {
+    perAddress: int(l.perAddress, 'limits.perAddress', 1, 1_000_000),
+    total: int(l.total, 'limits.total', 1, 10_000_000),
+    unauthenticatedPerAddress: int(l.unauthenticatedPerAddress, 'limits.unauthenticatedPerAddress', 1, 1_000_000),
+    loginGraceSeconds: int(l.loginGraceSeconds, 'limits.loginGraceSeconds', 1, 3600),
+    maxAuthTries: int(l.maxAuthTries, 'limits.maxAuthTries', 1, 100),
+    idleTimeoutSeconds: int(l.idleTimeoutSeconds, 'limits.idleTimeoutSeconds', 1, 86_400),
+  }
+  const lc = obj(c.lastChange, 'lastChange')
+  keys(lc, 'lastChange', ['by', 'from', 'at', 'summary'])
+  const lastChange = {
+    by: str(lc.by, 'lastChange.by'),
+    from: str(lc.from, 'lastChange.from'),
+    at: str(lc.at, 'lastChange.at'),
+    summary: str(lc.summary, 'lastChange.summary', false),
+  }
+  for (const [i, e] of servers.entries()) if (isIP(e.host) === 0 && !/^[A-Za-z0-9.-]+$/.test(e.host)) fail(`servers[${i}].host`, 'expected an IP address or host name')
+
+  return {
+    schemaVersion, clusterId, epoch, revision, primary, sync, servers, sites: {admin, files}, users, adminUsers,
+    serviceIdentity, defender, limits, lastChange,
+  }
+}
+
+/** A copy with secrets replaced by `<redacted>`. */
+export function redactSecrets(config: ClusterConfig): ClusterConfig {
+  return {...config, serviceIdentity: {...config.serviceIdentity, sftpHostKey: REDACTED, tlsKey: REDACTED}}
+}

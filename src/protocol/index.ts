@@ -1,0 +1,190 @@
+// The admin-protocol contract (../shared/design/admin-protocol.md): the only module the CLI side and the
+// daemon side share. It imports nothing else of ours.
+
+/** Default ports; ports are cluster-wide, bind addresses node-local. */
+export const DEFAULT_ADMIN_PORT = 14983
+export const DEFAULT_HEALTH_PORT = 14980
+export const DEFAULT_SFTP_PORT = 2222
+export const DEFAULT_FTP_PORT = 2121
+export const DEFAULT_FTPS_PORT = 2990
+
+/** The SSH user the primary authenticates as, with its cluster key, to push configuration. */
+export const CLUSTER_SSH_USER = 'cluster'
+
+/** Paths of the admin endpoint's SFTP tree. */
+export const PATHS = {
+  status: '/status.json',
+  config: '/config/current.json',
+  historyDir: '/config/history',
+  servers: '/servers.json',
+} as const
+
+/** Exec requests the admin endpoint understands. */
+export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote'] as const
+export type ExecCommand = (typeof EXEC_COMMANDS)[number]
+
+export type Role = 'standalone' | 'primary' | 'secondary'
+export type ServiceState = 'up' | 'down' | 'disabled' | 'starting' | 'draining'
+export type SyncState = 'in-sync' | 'syncing' | 'stale' | 'unreachable' | 'refused'
+
+/** `/status.json` and the `status` exec. */
+export interface NodeStatus {
+  nodeId: string
+  version: string
+  role: Role
+  clusterId: string
+  epoch: number
+  revision: number
+  hash: string
+  primary: {host: string; port: number; nodeId: string} | null
+  lastSynchronized: string | null
+  services: Record<string, ServiceState>
+  uptimeSeconds: number
+  bind: string
+  draining: boolean
+}
+
+/** One registered server as `/servers.json` and `cluster servers --json` show it. */
+export interface ServerInfo {
+  host: string
+  port: number
+  nodeId: string
+  role: 'primary' | 'secondary'
+  state: SyncState
+  revision: number | null
+  lastSynchronized: string | null
+  error: string | null
+}
+
+export interface ServersDocument {
+  revision: number
+  epoch: number
+  servers: ServerInfo[]
+}
+
+/** The shape of every error crossing the protocol; `code` decides the exit code. */
+export interface ProtocolError {
+  code: ErrorCode
+  message: string
+  hint?: string
+}
+
+export const ERROR_CODES = [
+  'invalid', // the request or configuration is malformed or fails validation
+  'conflict', // stale baseRevision
+  'not-primary', // a change sent to a secondary
+  'fenced', // a push from a primary with an older epoch or revision
+  'unreachable', // DNS, TCP, timeout
+  'auth', // authentication failed
+  'host-key', // host key changed or not the expected one
+  'filtered', // closed by an IP filter before the banner
+  'refused', // the peer refused the operation for another reason
+  'io', // disk full, permission, …
+  'unknown-command',
+  'internal',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** Exit codes of the CLI (cli.md). */
+export const EXIT = {ok: 0, failed: 1, usage: 2, checkFailed: 3} as const
+
+/** Error kind → CLI exit code; the one place this mapping lives. */
+export function exitCodeFor(code: ErrorCode): number {
+  return code === 'invalid' || code === 'unknown-command' ? EXIT.usage : EXIT.failed
+}
+
+/** Exec channel messages: newline-delimited JSON, progress events then one result. */
+export interface ProgressEvent {
+  event: 'progress'
+  step: string
+  message: string
+  done?: boolean
+}
+export type ExecResult<T = unknown> = {result: T} | {error: ProtocolError}
+export type ExecLine = ProgressEvent | ExecResult
+
+/** Exec status codes (the SSH channel's exit status). */
+export const EXEC_EXIT = {ok: 0, failed: 1, badRequest: 2} as const
+
+/** Arguments of the exec requests. */
+export interface AddServerRequest {
+  host: string
+  port?: number
+  username: string
+  password?: string
+  fingerprint?: string
+  dryRun?: boolean
+}
+export interface HostPortRequest {
+  host: string
+  port?: number
+}
+export interface SyncRequest {
+  host?: string
+  port?: number
+}
+export interface SyncResult {
+  host: string
+  port: number
+  state: SyncState
+  revision: number | null
+  error: string | null
+}
+export interface RollbackRequest {
+  revision: number
+}
+
+/** A probe check, as `cluster diagnose --json` shows it. */
+export interface DiagnoseCheck {
+  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock'
+  ok: boolean
+  detail: string
+  hint?: string
+}
+
+/** Parses "HOST[:PORT]", "[v6]:PORT" or a bare IPv6 address; throws a message naming the input. */
+export function parseHostPort(input: string, defaultPort = DEFAULT_ADMIN_PORT): {host: string; port: number} {
+  const text = input.trim()
+  if (text === '') throw new Error('empty address: expected HOST[:PORT]')
+  let host = text
+  let portText: string | undefined
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text)
+  if (bracket) {
+    host = bracket[1]
+    portText = bracket[2]
+  } else if ((text.match(/:/g) ?? []).length === 1) {
+    const i = text.lastIndexOf(':')
+    host = text.slice(0, i)
+    portText = text.slice(i + 1)
+  }
+  if (host === '' || /[\s/]/.test(host)) throw new Error(`malformed address "${input}": expected HOST[:PORT]`)
+  let port = defaultPort
+  if (portText !== undefined) {
+    port = Number(portText)
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+      throw new Error(`malformed port in "${input}": expected 1-65535`)
+    }
+  }
+  return {host, port}
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/** An error with a protocol error code and a hint saying what to do; crosses the admin channel as is. */
+export class OperationError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly hint?: string) {
+    super(message)
+    this.name = 'OperationError'
+  }
+
+  toJSON(): ProtocolError {
+    return this.hint ? {code: this.code, message: this.message, hint: this.hint} : {code: this.code, message: this.message}
+  }
+}
+
+/** OpenSSH-style SHA256 fingerprint of an SSH public key blob: "SHA256:base64-without-padding". */
+export function fingerprintOf(publicKeyBlob: Buffer, hash: (data: Buffer) => Buffer): string {
+  return `SHA256:${hash(publicKeyBlob).toString('base64').replace(/=+$/, '')}`
+}
