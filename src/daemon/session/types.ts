@@ -66,6 +66,15 @@ export interface OpenWriteOptions {
   append?: boolean
   /** Fail with `exists` if the target exists (SFTP EXCL). */
   exclusive?: boolean
+  /** Keep the existing content and allow writes at any offset (SFTP OPEN without TRUNC or APPEND). */
+  keepExisting?: boolean
+  /** Permission bits of a newly created file (SFTP OPEN attrs); group/other write bits are dropped. */
+  mode?: number
+}
+
+export interface RenameOptions {
+  /** Fail with `exists` instead of replacing an existing target (SFTP v3 RENAME). */
+  noReplace?: boolean
 }
 
 export interface FileSession {
@@ -80,7 +89,7 @@ export interface FileSession {
   mkdir(virtualPath: string): Promise<void>
   rmdir(virtualPath: string): Promise<void>
   remove(virtualPath: string): Promise<void>
-  rename(from: string, to: string): Promise<void>
+  rename(from: string, to: string, options?: RenameOptions): Promise<void>
   chmod(virtualPath: string, mode: number): Promise<void>
   setTimes(virtualPath: string, atime: Date, mtime: Date): Promise<void>
   statfs(virtualPath: string): Promise<{blockSize: number; blocks: number; freeBlocks: number; availableBlocks: number; files: number; freeFiles: number}>

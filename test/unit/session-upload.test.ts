@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict'
+import {writeSync} from 'node:fs'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {test} from 'node:test'
+import {LocalFileSession} from '../../src/daemon/session/local-session.js'
+import {FileError} from '../../src/daemon/session/types.js'
+import {makeUser, tempStorage} from './session-helpers.js'
+
+const write = (fd: number, text: string, position: number) => writeSync(fd, Buffer.from(text), 0, Buffer.byteLength(text), position)
+
+test('upload: data goes to a hidden part file and appears under the final name only on commit', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('/a.txt')
+  assert.equal(path.basename(up.tempPath), '.a.txt.ftpcluster-part')
+  write(up.fd, 'hello', 0)
+  await assert.rejects(stat(path.join(s.root, 'a.txt')))
+  assert.deepEqual(await s.list('/'), [])
+  await up.commit()
+  assert.equal(await readFile(path.join(s.root, 'a.txt'), 'utf8'), 'hello')
+  assert.deepEqual(await readdir(s.root), ['a.txt'])
+})
+
+test('upload: overwriting keeps the old content visible until commit', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await writeFile(path.join(s.root, 'a'), 'old')
+  const up = await s.openWrite('a')
+  write(up.fd, 'new content', 0)
+  assert.equal(await readFile(path.join(s.root, 'a'), 'utf8'), 'old')
+  await up.commit()
+  assert.equal(await readFile(path.join(s.root, 'a'), 'utf8'), 'new content')
+})
+
+test('upload: abort without resume removes the part file', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('a')
+  write(up.fd, 'partial', 0)
+  await up.abort(false)
+  assert.deepEqual(await readdir(s.root), [])
+})
+
+test('upload: kept part reports its size under the final name and resumes with offset', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('big')
+  write(up.fd, '0123456789', 0)
+  await up.abort(true)
+  assert.equal((await s.stat('big')).size, 10)
+  assert.deepEqual((await s.list('/')).map((e) => e.name), [])
+  const again = await s.openWrite('big', {offset: 6})
+  assert.equal(again.startOffset, 6)
+  write(again.fd, 'abcd', 6)
+  await again.commit()
+  assert.equal(await readFile(path.join(s.root, 'big'), 'utf8'), '012345abcd')
+})
+
+test('upload: append continues the part (reput) or the final file', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('f')
+  write(up.fd, 'abc', 0)
+  await up.abort(true)
+  const more = await s.openWrite('f', {append: true})
+  assert.equal(more.startOffset, 3)
+  write(more.fd, 'def', 3)
+  await more.commit()
+  const again = await s.openWrite('f', {append: true})
+  assert.equal(again.startOffset, 6)
+  write(again.fd, 'g', 6)
+  assert.equal(await readFile(path.join(s.root, 'f'), 'utf8'), 'abcdef')
+  await again.commit()
+  assert.equal(await readFile(path.join(s.root, 'f'), 'utf8'), 'abcdefg')
+})
+
+test('upload: a part kept while the final exists is dropped (it could not be resumed)', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await writeFile(path.join(s.root, 'f'), 'final')
+  const up = await s.openWrite('f')
+  write(up.fd, 'xx', 0)
+  await up.abort(true)
+  assert.deepEqual(await readdir(s.root), ['f'])
+})
+
+test('upload: a second concurrent upload of the same name is busy; after abort it works', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('f')
+  await assert.rejects(s.openWrite('f'), (e: unknown) => e instanceof FileError && e.kind === 'busy')
+  await up.abort(false)
+  await (await s.openWrite('f')).commit()
+})
+
+test('upload: exclusive refuses an existing target; part names are reserved', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await writeFile(path.join(s.root, 'f'), 'x')
+  await assert.rejects(s.openWrite('f', {exclusive: true}), (e: unknown) => e instanceof FileError && e.kind === 'exists')
+  await assert.rejects(s.openWrite('.g.ftpcluster-part'), (e: unknown) => e instanceof FileError && e.kind === 'invalid-path')
+})
+
+test('remove: a name that only exists as a kept part discards it; rmdir ignores stale parts', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await s.mkdir('d')
+  const up = await s.openWrite('d/f')
+  write(up.fd, 'abc', 0)
+  await up.abort(true)
+  await s.rmdir('d')
+  assert.deepEqual(await readdir(s.root), [])
+  const up2 = await s.openWrite('g')
+  await up2.abort(true)
+  await s.remove('g')
+  assert.deepEqual(await readdir(s.root), [])
+})
+
+test('errors: file errors name the virtual path, never the real one', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await assert.rejects(s.openRead('/nope'), (e: unknown) => e instanceof FileError && e.kind === 'not-found' && !e.message.includes(s.root))
+})
