@@ -1,0 +1,271 @@
+// One FTP control connection: login state, timers (login grace, idle), the command queue, and the
+// transfer wrapper every data command goes through.
+import type {Socket} from 'node:net'
+import type {SecureContext} from 'node:tls'
+import type {Admission} from '../../net/connection-gate.js'
+import type {ClusterConfig, User} from '../../config/schema.js'
+import type {Logger} from '../log.js'
+import type {FileSession} from '../session/types.js'
+import {COMMANDS} from './command-table.js'
+import {ControlChannel} from './control-channel.js'
+import {DataChannel, DataChannelError} from './data-channel.js'
+import {normalizeAddress} from './data-address.js'
+import type {PasvPortPool} from './pasv-port-pool.js'
+import {fileErrorReply} from './reply-codes.js'
+import {secureDataSocket} from './tls-context.js'
+import {TransferAborted, finishSocket} from './transfer.js'
+import type {Defender} from '../../net/defender.js'
+
+/** What a connection needs from its service; read live so a reload applies at once. */
+export interface ConnectionHost {
+  config(): ClusterConfig
+  tls(): SecureContext | null
+  defender: Defender
+  pool: PasvPortPool
+  log: Logger
+  /** Local address data connections use. */
+  bind: string
+  /** Address advertised in PASV replies. */
+  advertise: string
+  openSession(user: User): Promise<FileSession>
+  /** Seconds to wait for a data connection or a TLS handshake. */
+  dataTimeoutMs: number
+}
+
+interface ActiveTransfer {
+  socket: Socket
+  aborted: boolean
+}
+
+export class FtpConnection {
+  readonly control: ControlChannel
+  readonly address: string
+  readonly data: DataChannel
+  /** USER given, PASS pending. */
+  pendingUser: string | null = null
+  session: FileSession | null = null
+  cwd = '/'
+  authTries = 0
+  restOffset = 0
+  renameFrom: string | null = null
+  pbsz = false
+  protP = false
+  epsvAll = false
+  /** Closes after the running transfer (user removed, address filtered by a reload). */
+  closeWhenIdle = false
+  private transfer: ActiveTransfer | null = null
+  private readonly queue: string[] = []
+  private running = false
+  private lastActivity = Date.now()
+  private idleTimer: NodeJS.Timeout | null = null
+  private graceTimer: NodeJS.Timeout | null = null
+
+  constructor(
+    socket: Socket,
+    readonly host: ConnectionHost,
+    private readonly admission: Admission,
+    private readonly onClosed: (c: FtpConnection) => void,
+  ) {
+    this.address = normalizeAddress(socket.remoteAddress)
+    this.control = new ControlChannel(socket, {
+      line: (line) => this.onLine(line),
+      overflow: () => this.control.close(500, 'Command line too long'),
+      closed: () => this.cleanup(),
+    })
+    this.data = new DataChannel({pool: host.pool, bind: host.bind, peer: this.address, timeoutMs: host.dataTimeoutMs})
+    const limits = host.config().limits
+    this.graceTimer = setTimeout(() => this.control.close(421, 'Login timeout, closing control connection'), limits.loginGraceSeconds * 1000)
+    this.armIdle()
+  }
+
+  get loggedIn(): boolean {
+    return this.session !== null
+  }
+
+  get busy(): boolean {
+    return this.transfer !== null
+  }
+
+  get requireTls(): boolean {
+    return this.host.config().sites.files.ftp.requireTls
+  }
+
+  greet(): void {
+    this.control.reply(220, 'ftpcluster FTP service ready')
+  }
+
+  reply(code: number, text: string): void {
+    this.control.reply(code, text)
+  }
+
+  close(code = 421, text = 'Service not available, closing control connection'): void {
+    this.control.close(code, text)
+  }
+
+  touch(): void {
+    this.lastActivity = Date.now()
+  }
+
+  /** Login succeeded: frees the unauthenticated slot and stops the grace timer. */
+  loginSucceeded(session: FileSession): void {
+    this.session = session
+    this.cwd = '/'
+    this.pendingUser = null
+    this.admission.authenticated()
+    if (this.graceTimer) clearTimeout(this.graceTimer)
+    this.graceTimer = null
+  }
+
+  /** Resolves a client path against the cwd; replies and returns null when the path is refused. */
+  resolve(arg: string): string | null {
+    try {
+      return this.session!.resolve(arg || '.', this.cwd)
+    } catch (error) {
+      this.replyError(error)
+      return null
+    }
+  }
+
+  replyError(error: unknown): void {
+    const r = fileErrorReply(error)
+    this.reply(r.code, r.text)
+  }
+
+  takeRest(): number {
+    const r = this.restOffset
+    this.restOffset = 0
+    return r
+  }
+
+  /**
+   * Opens the data connection, says 150, negotiates TLS when PROT P, runs `work`, and answers 226, 426 or
+   * the file error's code. Returns true when the transfer completed.
+   */
+  async withData(opening: string, work: (socket: Socket) => Promise<void>): Promise<boolean> {
+    const encrypted = this.control.secure && this.protP
+    if (this.requireTls && !encrypted) {
+      this.data.reset()
+      this.reply(522, 'Data connections must be encrypted (AUTH TLS, PBSZ 0, PROT P)')
+      return false
+    }
+    let socket: Socket
+    try {
+      socket = await this.data.connect()
+    } catch (error) {
+      const code = error instanceof DataChannelError ? error.code : 425
+      this.reply(code, error instanceof Error ? error.message : 'Cannot open data connection')
+      return false
+    }
+    this.reply(150, opening)
+    if (encrypted) {
+      const context = this.host.tls()
+      try {
+        if (!context) throw new Error('TLS is not configured')
+        socket = await secureDataSocket(socket, context, this.host.dataTimeoutMs, true)
+      } catch (error) {
+        socket.destroy()
+        this.host.log.debug('data TLS refused', {address: this.address, reason: (error as Error).message})
+        this.reply(522, 'Data connection TLS negotiation failed: it must resume the control connection\'s TLS session')
+        return false
+      }
+    }
+    const t: ActiveTransfer = {socket, aborted: false}
+    this.transfer = t
+    try {
+      await work(socket)
+      await finishSocket(socket)
+      this.reply(226, 'Transfer complete')
+      return true
+    } catch (error) {
+      socket.destroy()
+      if (t.aborted || error instanceof TransferAborted) this.reply(426, 'Connection closed; transfer aborted')
+      else this.replyError(error)
+      return false
+    } finally {
+      this.transfer = null
+      this.touch()
+    }
+  }
+
+  /** ABOR: stops the running transfer at once (its handler answers 426). */
+  abortTransfer(): boolean {
+    const t = this.transfer
+    if (!t) return false
+    t.aborted = true
+    t.socket.destroy()
+    return true
+  }
+
+  /** A reload changed this session's user or address rights. */
+  async applyConfig(config: ClusterConfig, allowed: boolean): Promise<void> {
+    const name = this.session?.user.name
+    const user = name === undefined ? undefined : config.users.find((u) => u.name === name)
+    if (!allowed || (name !== undefined && (!user || user.disabled))) {
+      if (this.busy) this.closeWhenIdle = true
+      else this.close(421, 'Access revoked by a configuration change')
+      return
+    }
+    if (user && JSON.stringify(user) !== JSON.stringify(this.session!.user)) {
+      this.session = await this.host.openSession(user) // new permissions from the next command on
+    }
+  }
+
+  private onLine(line: string): void {
+    this.touch()
+    const verb = line.split(' ', 1)[0].toUpperCase()
+    if (verb === 'ABOR' && this.transfer) this.abortTransfer() // the queued ABOR then answers 226
+    if (this.queue.length > 64) return this.control.close(421, 'Too many pipelined commands')
+    this.queue.push(line)
+    void this.drain()
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      while (this.queue.length > 0 && !this.control.closed) {
+        await this.execute(this.queue.shift()!)
+        if (this.closeWhenIdle && !this.busy) this.close(421, 'Access revoked by a configuration change')
+      }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async execute(line: string): Promise<void> {
+    const space = line.indexOf(' ')
+    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase()
+    const arg = space < 0 ? '' : line.slice(space + 1)
+    const command = COMMANDS.get(verb)
+    if (!command) return this.reply(502, `Command ${verb.slice(0, 16)} not implemented`)
+    if (command.auth && !this.loggedIn) return this.reply(530, 'Please login with USER and PASS')
+    if (command.needsArg && arg.trim() === '') return this.reply(501, `Syntax error: ${verb} needs an argument`)
+    if (verb !== 'RNFR' && verb !== 'RNTO') this.renameFrom = null
+    try {
+      await command.run(this, arg)
+    } catch (error) {
+      this.host.log.warn('ftp command failed', {verb, address: this.address, error: (error as Error).message})
+      this.replyError(error)
+    }
+  }
+
+  private armIdle(): void {
+    const limitMs = this.host.config().limits.idleTimeoutSeconds * 1000
+    const left = this.lastActivity + limitMs - Date.now()
+    if (left <= 0) {
+      this.abortTransfer()
+      this.control.close(421, 'Timeout: closing control connection')
+      return
+    }
+    this.idleTimer = setTimeout(() => this.armIdle(), Math.min(left + 5, 60_000))
+  }
+
+  private cleanup(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer)
+    if (this.graceTimer) clearTimeout(this.graceTimer)
+    this.abortTransfer()
+    this.data.close()
+    this.admission.release()
+    this.onClosed(this)
+  }
+}

@@ -1,0 +1,159 @@
+// The FTP service of the files site: plain FTP with explicit AUTH TLS on `ftp.port`, implicit FTPS on
+// `ftps.port`; every connection passes the connection gate before the greeting.
+import {createServer, type Server, type Socket} from 'node:net'
+import type {SecureContext} from 'node:tls'
+import type {ClusterConfig, User} from '../../config/schema.js'
+import {ConnectionGate} from '../../net/connection-gate.js'
+import type {ServiceState} from '../../protocol/index.js'
+import {listen} from '../listen.js'
+import type {Logger} from '../log.js'
+import type {Service, ServiceContext} from '../service.js'
+import {LocalFileSession} from '../session/local-session.js'
+import type {FileSession} from '../session/types.js'
+import {FtpConnection, type ConnectionHost} from './ftp-connection.js'
+import {PasvPortPool} from './pasv-port-pool.js'
+import {createFtpTlsContext} from './tls-context.js'
+
+export interface FtpServiceOptions {
+  /** Opens the file session of a logged-in user (default: the local/shared storage of the node). */
+  openSession?: (user: User) => Promise<FileSession>
+  /** Wait for a data connection or a TLS handshake, ms. */
+  dataTimeoutMs?: number
+}
+
+export class FtpService implements Service {
+  readonly name = 'ftp'
+  private readonly gate: ConnectionGate
+  private readonly pool: PasvPortPool
+  private readonly log: Logger
+  private readonly connections = new Set<FtpConnection>()
+  private readonly servers: Server[] = []
+  private tlsContext: SecureContext | null = null
+  private tlsSource = ''
+  private state: ServiceState = 'down'
+  private readonly host: ConnectionHost
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    options: FtpServiceOptions = {},
+  ) {
+    const cfg = ctx.store.current
+    this.log = ctx.log.child('ftp')
+    this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
+    this.pool = new PasvPortPool(cfg.sites.files.ftp.pasvPortMin, cfg.sites.files.ftp.pasvPortMax)
+    const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
+    this.host = {
+      config: () => this.ctx.store.current,
+      tls: () => this.tls(),
+      defender: ctx.defender,
+      pool: this.pool,
+      log: this.log,
+      bind: ctx.settings.bind,
+      advertise: ctx.settings.externalAddress ?? ctx.settings.bind,
+      openSession,
+      dataTimeoutMs: options.dataTimeoutMs ?? 15_000,
+    }
+  }
+
+  async start(): Promise<void> {
+    const files = this.ctx.store.current.sites.files
+    if (!files.ftp.enabled && !files.ftps.enabled) {
+      this.state = 'disabled'
+      return
+    }
+    this.state = 'starting'
+    try {
+      if (files.ftp.enabled) await this.listenOn(files.ftp.port, false)
+      if (files.ftps.enabled) await this.listenOn(files.ftps.port, true)
+    } catch (error) {
+      await this.closeServers()
+      this.state = 'down'
+      throw error
+    }
+    this.state = 'up'
+    this.log.info('ftp listening', {bind: this.ctx.settings.bind, ftp: files.ftp.enabled ? files.ftp.port : 'off', ftps: files.ftps.enabled ? files.ftps.port : 'off'})
+  }
+
+  async stop(deadlineMs = 10_000): Promise<void> {
+    await this.closeServers()
+    for (const c of this.connections) if (!c.busy) c.close(421, 'Service shutting down')
+    const until = Date.now() + deadlineMs
+    while (this.connections.size > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50))
+      for (const c of this.connections) if (!c.busy) c.close(421, 'Service shutting down')
+    }
+    for (const c of this.connections) c.control.destroy()
+    this.state = 'down'
+  }
+
+  reload(config: ClusterConfig, _previous?: ClusterConfig): void {
+    const files = config.sites.files
+    this.gate.update(files.ipFilter, config.limits)
+    this.pool.update(files.ftp.pasvPortMin, files.ftp.pasvPortMax)
+    for (const c of this.connections) {
+      c.applyConfig(config, this.gate.allowedByFilter(c.address)).catch((error: unknown) => {
+        this.log.warn('ftp reload of a session failed', {address: c.address, error: (error as Error).message})
+      })
+    }
+  }
+
+  status(): ServiceState {
+    if (this.state === 'up' && this.ctx.draining()) return 'draining'
+    return this.state
+  }
+
+  /** Open control connections (tests and status). */
+  get sessions(): number {
+    return this.connections.size
+  }
+
+  private tls(): SecureContext | null {
+    const id = this.ctx.store.current.serviceIdentity
+    const source = id.tlsCert + id.tlsKey
+    if (source !== this.tlsSource) {
+      // one context for control and data: TLS session tickets of the control connection resume on data
+      this.tlsContext = createFtpTlsContext(id.tlsCert, id.tlsKey)
+      this.tlsSource = source
+    }
+    return this.tlsContext
+  }
+
+  private async listenOn(port: number, implicit: boolean): Promise<void> {
+    const server = createServer({noDelay: true}, (socket) => this.accept(socket, implicit))
+    server.on('error', (error) => this.log.error('ftp listener error', {port, error: error.message}))
+    await listen(server, this.ctx.settings.bind, port, implicit ? 'implicit FTPS service' : 'FTP service')
+    this.servers.push(server)
+  }
+
+  private closeServers(): Promise<void> {
+    const all = this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())))
+    return Promise.all(all).then(() => {})
+  }
+
+  private accept(socket: Socket, implicit: boolean): void {
+    socket.on('error', () => {})
+    const admission = this.gate.admit(socket)
+    if (!admission.ok) {
+      this.log.info('ftp connection refused', {address: admission.address, reason: admission.reason})
+      // implicit TLS: no FTP reply can be read before a handshake, and a refused peer gets none
+      if (implicit) socket.destroy()
+      else socket.end(`421 ${admission.reason === 'banned' ? 'Too many failed logins; try later' : 'Connection refused'}\r\n`)
+      return
+    }
+    if (this.ctx.draining()) {
+      admission.release()
+      if (implicit) socket.destroy()
+      else socket.end('421 This node is draining; try another node\r\n')
+      return
+    }
+    const c = new FtpConnection(socket, this.host, admission, (gone) => this.connections.delete(gone))
+    this.connections.add(c)
+    if (!implicit) return c.greet()
+    const context = this.tls()
+    if (!context) return c.control.destroy()
+    c.control
+      .upgrade(context, this.host.dataTimeoutMs)
+      .then(() => c.greet())
+      .catch(() => c.control.destroy())
+  }
+}

@@ -1,0 +1,136 @@
+// Moving bytes between a file descriptor and a data socket: large reusable buffers for downloads, batched
+// positional writes for uploads, backpressure both ways.
+import {read, writev} from 'node:fs'
+import type {Socket} from 'node:net'
+
+const READ_CHUNK = 1024 * 1024
+/** Upload bytes gathered before one writev; more than this in memory pauses the socket. */
+const WRITE_BATCH = 1024 * 1024
+const WRITE_HIGH_WATER = 8 * 1024 * 1024
+
+export class TransferAborted extends Error {
+  constructor(message = 'transfer aborted') {
+    super(message)
+    this.name = 'TransferAborted'
+  }
+}
+
+function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))))
+}
+
+function writeChunk(socket: Socket, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) return reject(new TransferAborted('data connection closed'))
+    socket.write(data, (err) => (err ? reject(new TransferAborted(err.message)) : resolve()))
+  })
+}
+
+/** Streams `fd` from `start` to EOF; two buffers alternate so the next read overlaps the previous write. */
+export async function sendFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
+  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
+  const inFlight: (Promise<void> | null)[] = [null, null]
+  let position = start
+  let i = 0
+  let closed = false
+  const onClose = () => (closed = true)
+  socket.once('close', onClose)
+  try {
+    for (;;) {
+      if (inFlight[i]) await inFlight[i]
+      if (closed) throw new TransferAborted('data connection closed')
+      const n = await readAt(fd, bufs[i], READ_CHUNK, position)
+      if (n === 0) break
+      const p = writeChunk(socket, n === READ_CHUNK ? bufs[i] : bufs[i].subarray(0, n))
+      p.catch(() => {}) // awaited below; this keeps an early rejection from being "unhandled"
+      inFlight[i] = p
+      position += n
+      onProgress(n)
+      i ^= 1
+    }
+    await Promise.all(inFlight)
+  } finally {
+    socket.off('close', onClose)
+  }
+  return position - start
+}
+
+/** Writes everything the socket delivers until EOF at `start`; rejects with TransferAborted on a reset. */
+export function receiveFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let queued: Buffer[] = []
+    let queuedBytes = 0
+    let position = start
+    let writing = false
+    let ended = false
+    let failed = false
+    const fail = (error: Error) => {
+      if (failed) return
+      failed = true
+      socket.destroy()
+      reject(error)
+    }
+    const pump = () => {
+      if (writing || failed) return
+      if (queuedBytes === 0) {
+        if (ended) {
+          socket.off('close', onClose)
+          resolve(position - start)
+        }
+        return
+      }
+      if (queuedBytes < WRITE_BATCH && !ended) return
+      const batch = queued
+      const bytes = queuedBytes
+      queued = []
+      queuedBytes = 0
+      writing = true
+      writev(fd, batch, position, (err) => {
+        writing = false
+        if (err) return fail(err)
+        position += bytes
+        if (socket.isPaused() && !ended) socket.resume()
+        pump()
+      })
+    }
+    const onClose = () => {
+      if (!ended) fail(new TransferAborted('data connection closed before the end of the file'))
+    }
+    socket.on('data', (chunk: Buffer) => {
+      queued.push(chunk)
+      queuedBytes += chunk.length
+      onProgress(chunk.length)
+      if (queuedBytes >= WRITE_HIGH_WATER) socket.pause()
+      pump()
+    })
+    socket.once('end', () => {
+      ended = true
+      pump()
+    })
+    socket.once('close', onClose)
+    socket.on('error', (e) => fail(new TransferAborted(e.message)))
+    socket.resume()
+  })
+}
+
+/** Sends a listing (or any text) and ends the socket. */
+export async function sendText(socket: Socket, text: string): Promise<void> {
+  if (text.length > 0) await writeChunk(socket, Buffer.from(text, 'utf8'))
+}
+
+/** Ends a data socket cleanly (TLS close_notify first) and waits until it is closed. */
+export function finishSocket(socket: Socket, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve()
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve()
+    }, timeoutMs)
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    socket.end()
+    socket.resume() // drain whatever the peer still sends so its FIN is seen
+  })
+}
