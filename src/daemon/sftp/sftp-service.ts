@@ -1,0 +1,183 @@
+// The user SFTP service of the files site: our own TCP listener runs the connection gate before any SSH
+// byte, then hands the socket to an ssh2 Server that never listens itself.
+import net, {type Socket} from 'node:net'
+import ssh2 from 'ssh2'
+import type {ClusterConfig} from '../../config/schema.js'
+import {ConnectionGate} from '../../net/connection-gate.js'
+import type {ServiceState} from '../../protocol/index.js'
+import {listen} from '../listen.js'
+import type {Logger} from '../log.js'
+import type {Service, ServiceContext} from '../service.js'
+import {SftpConnection} from './sftp-connection.js'
+import {UserDirectory} from './user-directory.js'
+
+/** AES-GCM first and no chacha20: OpenSSH picks its own first choice among what we offer, and AES-NI is faster. */
+const ALGORITHMS = {
+  kex: [
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'diffie-hellman-group-exchange-sha256',
+    'diffie-hellman-group16-sha512',
+    'diffie-hellman-group18-sha512',
+    'diffie-hellman-group14-sha256',
+  ],
+  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
+  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
+  compress: ['none'],
+}
+
+type Ssh2Algorithms = ConstructorParameters<typeof ssh2.Server>[0]['algorithms']
+
+export class SftpService implements Service {
+  readonly name = 'sftp'
+  private listener: net.Server | null = null
+  private listening: {host: string; port: number} | null = null
+  private ssh: ssh2.Server
+  private hostKey: string
+  private readonly gate: ConnectionGate
+  private users: UserDirectory
+  private readonly connections = new Set<SftpConnection>()
+  /** Accepted sockets waiting for ssh2 to read their identification, by "address|port". */
+  private readonly pending = new Map<string, SftpConnection>()
+  private state: ServiceState = 'down'
+  private readonly log: Logger
+
+  constructor(private readonly ctx: ServiceContext) {
+    const cfg = ctx.store.current
+    this.log = ctx.log.child('sftp')
+    this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
+    this.users = new UserDirectory(cfg.users)
+    this.hostKey = cfg.serviceIdentity.sftpHostKey
+    this.ssh = this.createSshServer(this.hostKey)
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.ctx.store.current.sites.files.sftp
+    if (!cfg.enabled) {
+      this.state = 'disabled'
+      return
+    }
+    this.state = 'starting'
+    try {
+      await this.bind(this.ctx.settings.bind, cfg.port)
+    } catch (error) {
+      this.state = 'down'
+      throw error
+    }
+    this.state = 'up'
+  }
+
+  async stop(deadlineMs = 10_000): Promise<void> {
+    this.state = 'down'
+    await this.unbind()
+    const deadline = Date.now() + deadlineMs
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
+    }
+    for (const c of [...this.connections]) c.socket.destroy()
+  }
+
+  async reload(config: ClusterConfig): Promise<void> {
+    this.gate.update(config.sites.files.ipFilter, config.limits)
+    this.users = new UserDirectory(config.users)
+    for (const c of this.connections) c.updateUser(this.users)
+    if (config.serviceIdentity.sftpHostKey !== this.hostKey) {
+      // New connections get the new key; established ones keep theirs.
+      this.ssh = this.createSshServer(config.serviceIdentity.sftpHostKey)
+      this.hostKey = config.serviceIdentity.sftpHostKey
+    }
+    const want = config.sites.files.sftp
+    const host = this.ctx.settings.bind
+    if (this.state === 'down' && !this.listening) return
+    if (!want.enabled) {
+      await this.unbind()
+      this.state = 'disabled'
+    } else if (!this.listening || this.listening.port !== want.port || this.listening.host !== host) {
+      await this.unbind()
+      this.state = 'starting'
+      try {
+        await this.bind(host, want.port)
+        this.state = 'up'
+      } catch (error) {
+        this.state = 'down'
+        this.log.error('cannot rebind after a configuration change', {error: (error as Error).message})
+      }
+    }
+  }
+
+  status(): ServiceState {
+    if (this.state === 'up' && this.ctx.draining()) return 'draining'
+    return this.state
+  }
+
+  /** Sessions open now (status pages, tests). */
+  get sessionCount(): number {
+    return this.connections.size
+  }
+
+  /** The bound port (tests bind to the configured one; 0 picks a free one). */
+  get port(): number | undefined {
+    const a = this.listener?.address()
+    return typeof a === 'object' && a ? a.port : undefined
+  }
+
+  private createSshServer(hostKey: string): ssh2.Server {
+    const server = new ssh2.Server({hostKeys: [hostKey], algorithms: ALGORITHMS as Ssh2Algorithms, ident: 'ftpcluster'})
+    server.on('connection', (client, info) => {
+      const key = `${info.ip}|${info.port}`
+      const conn = this.pending.get(key)
+      this.pending.delete(key)
+      if (!conn) return client.end()
+      conn.attach(client)
+    })
+    server.on('error', (error: Error) => this.log.warn('ssh server error', {error: error.message}))
+    return server
+  }
+
+  private async bind(host: string, port: number): Promise<void> {
+    const listener = net.createServer({noDelay: true}, (socket) => this.accept(socket))
+    listener.on('error', (error) => this.log.error('listener error', {error: error.message}))
+    await listen(listener, host, port, 'files-site SFTP service')
+    this.listener = listener
+    this.listening = {host, port}
+    this.log.info('listening', {address: host, port})
+  }
+
+  private async unbind(): Promise<void> {
+    const l = this.listener
+    this.listener = null
+    this.listening = null
+    if (l) await new Promise<void>((resolve) => l.close(() => resolve()))
+  }
+
+  private accept(socket: Socket): void {
+    socket.on('error', () => {}) // resets by clients are normal; the close handler cleans up
+    if (this.ctx.draining()) return void socket.destroy()
+    const admission = this.gate.admit(socket)
+    if (!admission.ok) {
+      this.log.info('connection refused', {address: admission.address, reason: admission.reason})
+      socket.destroy()
+      return
+    }
+    socket.setNoDelay(true)
+    const key = `${socket.remoteAddress}|${socket.remotePort}`
+    const conn = new SftpConnection(
+      socket,
+      admission,
+      {
+        users: () => this.users,
+        limits: () => this.gate.settings,
+        defender: this.ctx.defender,
+        storage: this.ctx.settings.storage,
+        log: this.log,
+      },
+      (c) => {
+        this.connections.delete(c)
+        if (this.pending.get(key) === c) this.pending.delete(key)
+      },
+    )
+    this.connections.add(conn)
+    this.pending.set(key, conn)
+    this.ssh.injectSocket(socket)
+  }
+}
