@@ -1,0 +1,56 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, usageError} from '../../cli/base-command.js'
+import {promptPassword} from '../../cli/ui/prompt.js'
+import {initNodeDir, type InitResult} from '../../config/node-dir.js'
+
+export default class NodeInit extends BaseCommand<typeof NodeInit> {
+  static override summary = 'Create a node\'s data directory: host key, node id, default configuration'
+  static override description = `Creates DIR with node.json (node-local settings), host_key (the admin endpoint's SSH host key, mode 0600), cluster_key, config/current.json (revision 1: an admin site that only loopback and private LAN addresses may reach, one admin user stored as an scrypt hash) and files/ (the default storage root). Prints the host-key fingerprint: give it to \`cluster add-server --fingerprint\` or compare it on first connection.
+
+The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a prompt on a terminal.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> /var/lib/ftpcluster --bind 10.0.0.11',
+    'CLUSTER_ADMIN_PASSWORD=s3cret <%= config.bin %> <%= command.id %> ./node-a --bind 127.0.0.2 --json',
+    '<%= config.bin %> <%= command.id %> ./node-b --bind 127.0.0.3 --storage /mnt/shared/ftp --admin-key ~/.ssh/id_ed25519.pub',
+  ]
+  static override args = {dir: Args.string({description: 'data directory to create', required: true})}
+  static override flags = {
+    bind: Flags.string({description: 'address every listener binds to', default: '127.0.0.1'}),
+    'admin-user': Flags.string({description: 'name of the first admin user', default: 'admin'}),
+    'admin-password': Flags.string({description: 'password of the first admin user [env: CLUSTER_ADMIN_PASSWORD]'}),
+    'admin-key': Flags.string({description: 'OpenSSH public key file authorised for the admin user'}),
+    storage: Flags.string({description: 'storage root for user files (a shared mount for shared storage) [default: DIR/files]'}),
+    'admin-port': Flags.integer({description: 'admin endpoint port (cluster-wide)', min: 1, max: 65535}),
+    'sftp-port': Flags.integer({description: 'user SFTP port (cluster-wide)', min: 1, max: 65535}),
+    'ftp-port': Flags.integer({description: 'FTP port (cluster-wide)', min: 1, max: 65535}),
+    'ftps-port': Flags.integer({description: 'implicit FTPS port (cluster-wide)', min: 1, max: 65535}),
+    'health-port': Flags.integer({description: 'HTTP health endpoint port (node-local)', min: 1, max: 65535}),
+    'external-address': Flags.string({description: 'address advertised in FTP PASV replies [default: --bind]'}),
+  }
+
+  async run(): Promise<InitResult> {
+    const f = this.flags
+    let password = f['admin-password'] ?? process.env.CLUSTER_ADMIN_PASSWORD ?? null
+    const keys: string[] = []
+    if (f['admin-key']) {
+      const {readFile} = await import('node:fs/promises')
+      keys.push((await readFile(f['admin-key'], 'utf8').catch(() => { throw usageError(`--admin-key: cannot read ${f['admin-key']}`) })).trim())
+    }
+    if (password === null && keys.length === 0) {
+      if (!this.interactive) throw usageError('no admin password: give --admin-password or set CLUSTER_ADMIN_PASSWORD (or --admin-key)')
+      password = await promptPassword(`Password for admin user "${f['admin-user']}":`)
+    }
+    if (password !== null && password.length < 8) throw usageError('--admin-password: use at least 8 characters')
+    const result = await initNodeDir(this.args.dir, {
+      bind: f.bind, adminUser: f['admin-user'], adminPassword: password, adminPublicKeys: keys, storage: f.storage,
+      adminPort: f['admin-port'], sftpPort: f['sftp-port'], ftpPort: f['ftp-port'], ftpsPort: f['ftps-port'],
+      healthPort: f['health-port'], externalAddress: f['external-address'],
+    })
+    this.say(`Initialised node ${result.nodeId} in ${result.dataDir}`)
+    this.say(`  bind address      ${result.settings.bind}`)
+    this.say(`  storage root      ${result.settings.storage}`)
+    this.say(`  host key          ${result.fingerprint}`)
+    this.say(`Start it with: ${this.config.bin} node start ${this.args.dir}`)
+    return result
+  }
+}

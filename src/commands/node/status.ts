@@ -1,0 +1,28 @@
+import {Args} from '@oclif/core'
+import {ClusterCommand} from '../../cli/cluster-command.js'
+import {formatHostPort, type NodeStatus} from '../../protocol/index.js'
+
+export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusCommand> {
+  static override summary = 'Show one node\'s status'
+  static override description = 'Connects to a node\'s admin endpoint (the primary when HOST is not given) and shows its role, cluster, revision, services and uptime.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 127.0.0.3',
+    'CLUSTER_PASSWORD=s3cret <%= config.bin %> <%= command.id %> 10.0.0.12:14983 --json',
+  ]
+  static override args = {host: Args.string({description: 'node admin endpoint HOST[:PORT] (default: the primary)'})}
+
+  async run(): Promise<NodeStatus> {
+    const target = this.args.host ? this.parseTarget(this.args.host, 'HOST') : this.primaryTarget()
+    const client = await this.connect(target)
+    const status = await client.exec<NodeStatus>('status', null)
+    const p = this.paint
+    this.say(`${p.bold(formatHostPort(target.host, target.port))}  node ${status.nodeId}  version ${status.version}`)
+    this.say(`  role              ${p.state(status.role)}${status.primary ? ` of ${formatHostPort(status.primary.host, status.primary.port)}` : ''}`)
+    this.say(`  cluster           ${status.clusterId}  epoch ${status.epoch}`)
+    this.say(`  revision          ${status.revision}  ${p.dim(status.hash.slice(0, 12))}`)
+    if (status.role === 'secondary') this.say(`  last synchronized ${status.lastSynchronized ?? 'never'}`)
+    this.say(`  services          ${Object.entries(status.services).map(([n, s]) => `${n} ${p.state(s)}`).join(', ')}`)
+    this.say(`  uptime            ${status.uptimeSeconds} s${status.draining ? p.warn('  (draining)') : ''}`)
+    return status
+  }
+}
