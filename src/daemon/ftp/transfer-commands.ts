@@ -1,5 +1,5 @@
 // Commands that use the data connection: RETR, STOR, APPE, LIST, NLST, MLSD.
-import {setImmediate as tick} from 'node:timers/promises'
+import {setTimeout as delay} from 'node:timers/promises'
 import type {CommandSet} from './command-table.js'
 import type {FtpConnection} from './ftp-connection.js'
 import {listLine, mlsxFacts} from './list-format.js'
@@ -30,6 +30,9 @@ async function retr(c: FtpConnection, arg: string): Promise<void> {
   }
 }
 
+/** Up to 6 × 5 ms after the data EOF before an upload is committed. */
+const KILL_GRACE_STEPS = 6
+
 async function store(c: FtpConnection, arg: string, append: boolean): Promise<void> {
   const target = c.resolve(arg)
   const offset = c.takeRest()
@@ -46,9 +49,8 @@ async function store(c: FtpConnection, arg: string, append: boolean): Promise<vo
   const ok = await c.withData(`Ok to send data to ${target}`, async (socket) => {
     try {
       await receiveFile(u.fd, u.startOffset, socket, () => c.touch())
-      // a killed client closes data and control together: let the control EOF arrive before trusting the data EOF
-      await tick()
-      await tick()
+      // a killed client closes data and control together: give the control EOF (≈1 ms behind) time to arrive
+      for (let i = 0; i < KILL_GRACE_STEPS && !c.control.closed; i++) await delay(5)
       if (c.control.closed) throw new TransferAborted('control connection closed during the upload')
       settled = true
       await u.commit()
