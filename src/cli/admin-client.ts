@@ -88,8 +88,14 @@ export class AdminClient {
         socket.destroy()
         reject(error)
       }
-      client.once('ready', () => resolve(new AdminClient(client, opts.host, opts.port, fingerprint)))
-      client.once('error', (error: Error & {level?: string}) => {
+      let settled = false
+      client.once('ready', () => {
+        settled = true
+        resolve(new AdminClient(client, opts.host, opts.port, fingerprint))
+      })
+      client.on('error', (error: Error & {level?: string}) => {
+        if (settled) return
+        settled = true
         if (hostKeyError) return fail(hostKeyError)
         if (!sawBanner) {
           return fail(new OperationError(

@@ -10,7 +10,7 @@ export default class ContextAdd extends BaseCommand<typeof ContextAdd> {
     '<%= config.bin %> <%= command.id %> prod --primary 10.0.0.11 --user admin',
     '<%= config.bin %> <%= command.id %> lab --primary 127.0.0.2:14983 --key ~/.ssh/ftpcluster_admin',
   ]
-  static override args = {name: Args.string({description: 'context name', required: true})}
+  static override args = {name: Args.string({ignoreStdin: true, description: 'context name', required: true})}
   static override flags = {
     primary: Flags.string({description: 'primary admin endpoint HOST[:PORT]', required: true, helpValue: 'HOST[:PORT]'}),
     user: Flags.string({description: 'admin user', default: 'admin'}),

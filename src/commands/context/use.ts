@@ -5,7 +5,7 @@ import {Contexts} from '../../cli/contexts.js'
 export default class ContextUse extends BaseCommand<typeof ContextUse> {
   static override summary = 'Make a saved context the current one'
   static override examples = ['<%= config.bin %> <%= command.id %> prod']
-  static override args = {name: Args.string({description: 'context name', required: true})}
+  static override args = {name: Args.string({ignoreStdin: true, description: 'context name', required: true})}
 
   async run(): Promise<{current: string}> {
     new Contexts(this.cliDir).use(this.args.name)

@@ -13,7 +13,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     'CLUSTER_ADMIN_PASSWORD=s3cret <%= config.bin %> <%= command.id %> ./node-a --bind 127.0.0.2 --json',
     '<%= config.bin %> <%= command.id %> ./node-b --bind 127.0.0.3 --storage /mnt/shared/ftp --admin-key ~/.ssh/id_ed25519.pub',
   ]
-  static override args = {dir: Args.string({description: 'data directory to create', required: true})}
+  static override args = {dir: Args.string({ignoreStdin: true, description: 'data directory to create', required: true})}
   static override flags = {
     bind: Flags.string({description: 'address every listener binds to', default: '127.0.0.1'}),
     'admin-user': Flags.string({description: 'name of the first admin user', default: 'admin'}),

@@ -11,7 +11,7 @@ Fails with exit 1 and a message naming the file, address or port when DIR is mis
     '<%= config.bin %> <%= command.id %> /var/lib/ftpcluster',
     'CLUSTER_LOG_LEVEL=debug <%= config.bin %> <%= command.id %> ./node-a',
   ]
-  static override args = {dir: Args.string({description: 'data directory created by `cluster node init`', required: true})}
+  static override args = {dir: Args.string({ignoreStdin: true, description: 'data directory created by `cluster node init`', required: true})}
 
   async run(): Promise<void> {
     // The one place the CLI side starts the daemon (style.md).

@@ -9,7 +9,7 @@ export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusC
     '<%= config.bin %> <%= command.id %> 127.0.0.3',
     'CLUSTER_PASSWORD=s3cret <%= config.bin %> <%= command.id %> 10.0.0.12:14983 --json',
   ]
-  static override args = {host: Args.string({description: 'node admin endpoint HOST[:PORT] (default: the primary)'})}
+  static override args = {host: Args.string({ignoreStdin: true, description: 'node admin endpoint HOST[:PORT] (default: the primary)'})}
 
   async run(): Promise<NodeStatus> {
     const target = this.args.host ? this.parseTarget(this.args.host, 'HOST') : this.primaryTarget()
