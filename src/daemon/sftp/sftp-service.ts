@@ -77,7 +77,7 @@ export class SftpService implements Service {
     for (const c of [...this.connections]) c.socket.destroy()
   }
 
-  async reload(config: ClusterConfig): Promise<void> {
+  async reload(config: ClusterConfig, _previous?: ClusterConfig): Promise<void> {
     this.gate.update(config.sites.files.ipFilter, config.limits)
     this.users = new UserDirectory(config.users)
     for (const c of this.connections) c.updateUser(this.users)
