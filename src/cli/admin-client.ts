@@ -64,13 +64,24 @@ function tcpConnect(host: string, port: number, timeoutMs: number, localAddress?
 
 export class AdminClient {
   private sftpChannel: Promise<SFTPWrapper> | undefined
+  /** Rejects when the connection closes, so no operation waits forever on a node that died. */
+  private readonly closed: Promise<never>
 
   private constructor(
     private readonly client: ssh2.Client,
     readonly host: string,
     readonly port: number,
     readonly fingerprint: string,
-  ) {}
+  ) {
+    this.closed = new Promise<never>((_, reject) => {
+      client.once('close', () => reject(new OperationError('unreachable', `the connection to ${formatHostPort(host, port)} was lost`, 'check that the node is still running')))
+    })
+    this.closed.catch(() => {})
+  }
+
+  private guard<T>(operation: Promise<T>): Promise<T> {
+    return Promise.race([operation, this.closed])
+  }
 
   static async connect(opts: ConnectOptions): Promise<AdminClient> {
     const timeoutMs = opts.timeoutMs ?? 10_000
@@ -140,10 +151,10 @@ export class AdminClient {
   }
 
   async readFile(path: string): Promise<string> {
-    const sftp = await this.sftp()
-    return new Promise((resolve, reject) => {
+    const sftp = await this.guard(this.sftp())
+    return this.guard(new Promise((resolve, reject) => {
       sftp.readFile(path, (err, data) => (err ? reject(sftpError(err, path)) : resolve(data.toString('utf8'))))
-    })
+    }))
   }
 
   async readJson<T>(path: string): Promise<T> {
@@ -151,24 +162,24 @@ export class AdminClient {
   }
 
   async writeFile(path: string, data: string): Promise<void> {
-    const sftp = await this.sftp()
-    await new Promise<void>((resolve, reject) => {
+    const sftp = await this.guard(this.sftp())
+    await this.guard(new Promise<void>((resolve, reject) => {
       sftp.writeFile(path, data, (err) => (err ? reject(sftpError(err, path)) : resolve()))
-    })
+    }))
   }
 
   async list(path: string): Promise<string[]> {
-    const sftp = await this.sftp()
-    return new Promise((resolve, reject) => {
+    const sftp = await this.guard(this.sftp())
+    return this.guard(new Promise((resolve, reject) => {
       sftp.readdir(path, (err, list) => (err ? reject(sftpError(err, path)) : resolve(list.map((e) => e.filename))))
-    })
+    }))
   }
 
   /** Runs an exec action; progress events go to `onProgress`; resolves with the result or throws its error. */
   async exec<T>(command: string, args: object | null, onProgress?: (e: ProgressEvent) => void): Promise<T> {
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+    const channel = await this.guard(new Promise<ClientChannel>((resolve, reject) => {
       this.client.exec(command, (err, ch) => (err ? reject(new OperationError('refused', `exec ${command} refused: ${err.message}`)) : resolve(ch)))
-    })
+    }))
     return new Promise<T>((resolve, reject) => {
       let buffer = ''
       let outcome: ExecLine | undefined

@@ -1,0 +1,155 @@
+// `cluster node init|start` as real processes: clear errors for bad starts, durability under SIGKILL, the
+// CLI's host-key pinning. Addresses: 127.0.2.0/24 only.
+import assert from 'node:assert/strict'
+import {readFileSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+import {AdminClient} from '../../src/cli/admin-client.js'
+import {readConfigFile} from '../../src/config/store.js'
+import {PATHS} from '../../src/protocol/index.js'
+import {runCli} from '../helpers/cli.js'
+import {ADMIN_PASSWORD, createNode, tempDir, type TestNode} from '../helpers/node-process.js'
+
+const nodes: TestNode[] = []
+after(async () => {
+  await Promise.all(nodes.map((n) => n.stop()))
+})
+
+async function node(root: string, bind: string, extra: string[] = []): Promise<TestNode> {
+  const n = await createNode(root, bind, extra)
+  nodes.push(n)
+  return n
+}
+
+describe('cluster node start: errors', () => {
+  const root = tempDir()
+
+  it('a missing or uninitialised directory exits 1 and says how to create it', async () => {
+    const missing = await runCli(['node', 'start', path.join(root, 'nope')])
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /does not exist/)
+    assert.match(missing.stderr, /cluster node init/)
+    const empty = await runCli(['node', 'start', root])
+    assert.equal(empty.code, 2)
+    assert.match(empty.stderr, /not an initialised node/)
+  })
+
+  it('a port in use names the address and the port', async () => {
+    const a = await node(root, '127.0.2.2')
+    await a.start()
+    const twin = await node(path.join(root, 'twin'), '127.0.2.2')
+    const r = await runCli(['node', 'start', twin.dir])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /cannot start the admin endpoint on 127\.0\.2\.2:14983: the port is already in use/)
+    await a.stop()
+  })
+
+  it('an address that is not bindable says so', async () => {
+    const n = await node(root, '192.0.2.77')
+    const r = await runCli(['node', 'start', n.dir])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /the address 192\.0\.2\.77 is not an address of this machine/)
+  })
+
+  it('a corrupt configuration names the file and the problem, and is not overwritten', async () => {
+    const n = await node(root, '127.0.2.3')
+    const file = path.join(n.dir, 'config', 'current.json')
+    writeFileSync(file, '{"schemaVersion": 1, "revision": ')
+    const r = await runCli(['node', 'start', n.dir])
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /current\.json: is not valid JSON/)
+    assert.equal(readFileSync(file, 'utf8'), '{"schemaVersion": 1, "revision": ')
+    const nodeJson = path.join(n.dir, 'node.json')
+    writeFileSync(nodeJson, JSON.stringify({nodeId: 'x', bind: 'nowhere', storage: '/tmp', healthPort: 1}))
+    const r2 = await runCli(['node', 'start', n.dir])
+    assert.match(r2.stderr, /node\.json: invalid field bind: expected an IP address/)
+  })
+
+  it('init refuses an already initialised directory and a missing password without a TTY', async () => {
+    const n = await node(root, '127.0.2.4')
+    const again = await runCli(['node', 'init', n.dir, '--bind', '127.0.2.4'], {env: {CLUSTER_ADMIN_PASSWORD: ADMIN_PASSWORD}})
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /already initialised/)
+    const nopw = await runCli(['node', 'init', path.join(root, 'fresh'), '--bind', '127.0.2.4'], {env: {CLUSTER_ADMIN_PASSWORD: undefined}})
+    assert.equal(nopw.code, 2)
+    assert.match(nopw.stderr, /--admin-password/)
+  })
+
+  it('SIGTERM stops the node gracefully', async () => {
+    const n = await node(root, '127.0.2.5')
+    await n.start()
+    const exited = new Promise<number | null>((resolve) => n.process!.once('exit', (code) => resolve(code)))
+    n.process!.kill('SIGTERM')
+    assert.equal(await exited, 0)
+    assert.match(n.log, /received SIGTERM/)
+    assert.match(n.log, /stopped/)
+  })
+})
+
+describe('configuration durability', () => {
+  it('SIGKILL during a burst of configuration writes never leaves an unreadable configuration (50 times)', async () => {
+    const root = tempDir()
+    const n = await node(root, '127.0.2.10')
+    let acknowledged = 1
+    for (let round = 0; round < 50; round++) {
+      await n.start()
+      const client = await AdminClient.connect({host: n.bind, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+      const config = await client.readJson<Record<string, any>>(PATHS.config)
+      assert.ok(config.revision === acknowledged || config.revision === acknowledged + 1, `round ${round}: served revision ${config.revision}, last acknowledged ${acknowledged}`)
+      acknowledged = config.revision
+      let stop = false
+      const burst = (async () => {
+        let base = config.revision
+        for (let i = 0; i < 1000 && !stop; i++) {
+          config.sync.intervalSeconds = 10 + ((base + i) % 1000)
+          try {
+            await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: base}))
+            base += 1
+            acknowledged = base
+          } catch {
+            break // the connection died with the node
+          }
+        }
+      })()
+      await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 60)))
+      n.kill()
+      stop = true
+      await burst
+      client.close()
+      const p = n.process!
+      if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r))
+      const onDisk = await readConfigFile(path.join(n.dir, 'config', 'current.json'))
+      assert.ok(onDisk.revision === acknowledged || onDisk.revision === acknowledged + 1, `round ${round}: on disk ${onDisk.revision}, acknowledged ${acknowledged}`)
+      acknowledged = onDisk.revision
+    }
+    assert.ok(acknowledged > 50, `writes happened (${acknowledged} revisions)`)
+  })
+})
+
+describe('host key pinning in the CLI', () => {
+  it('trusts on first use, then refuses a changed key showing both fingerprints', async () => {
+    const root = tempDir()
+    const cliDir = path.join(root, 'cli')
+    const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: cliDir}
+    const first = await node(root, '127.0.2.20')
+    await first.start()
+    const ok = await runCli(['node', 'status', '127.0.2.20', '--json'], {env})
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stderr, new RegExp(`Trusting 127\\.0\\.2\\.20:14983 on first use: host key ${first.fingerprint.replace(/[+/]/g, '\\$&')}`))
+    await first.stop()
+    const second = await node(path.join(root, 'again'), '127.0.2.20')
+    await second.start()
+    const refused = await runCli(['node', 'status', '127.0.2.20'], {env})
+    assert.equal(refused.code, 1)
+    assert.ok(refused.stderr.includes(`stored ${first.fingerprint}`), refused.stderr)
+    assert.ok(refused.stderr.includes(`presented ${second.fingerprint}`), refused.stderr)
+    assert.ok(refused.stderr.includes(`--host-key ${second.fingerprint}`), 'says how to accept the new key')
+    const accepted = await runCli(['node', 'status', '127.0.2.20', '--host-key', second.fingerprint, '--json'], {env})
+    assert.equal(accepted.code, 0, accepted.stderr)
+    const pinned = await runCli(['node', 'status', '127.0.2.20', '--json'], {env})
+    assert.equal(pinned.code, 0, 'the accepted key is pinned from now on')
+    const wrong = await runCli(['node', 'status', '127.0.2.20', '--host-key', first.fingerprint], {env})
+    assert.equal(wrong.code, 1)
+    assert.match(wrong.stderr, /not the expected/)
+  })
+})
