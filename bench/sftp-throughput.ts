@@ -1,0 +1,151 @@
+// Side-by-side SFTP throughput: our SftpService vs OpenSSH sshd + sftp-server on loopback, driven by the
+// same OpenSSH `sftp` client, single stream and 4 concurrent, download and upload. Needs root for sshd.
+// Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3]
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
+import net from 'node:net'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {initNodeDir, readNodeSettings} from '../src/config/node-dir.js'
+import {ALL_PERMISSIONS} from '../src/config/schema.js'
+import {ConfigStore} from '../src/config/store.js'
+import {createLogger} from '../src/daemon/log.js'
+import {SftpService} from '../src/daemon/sftp/sftp-service.js'
+import {Defender} from '../src/net/defender.js'
+
+const OURS = '127.0.20.1'
+const SSHD = '127.0.20.2'
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback
+}
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(s)
+  if (!m) throw new Error(`--size ${s}: expected e.g. 1G, 256M`)
+  return Number(m[1]) * {'': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3}[m[2].toUpperCase() as '' | 'K' | 'M' | 'G']
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject)
+    s.listen(0, host, () => {
+      const p = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+async function waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, host, () => (s.destroy(), resolve(true))).once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`${host}:${port} did not open`)
+}
+
+function runSftp(host: string, port: number, user: string, key: string, batch: string, cipher: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = ['-b', '-', '-P', String(port), '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR']
+    if (cipher) args.push('-c', cipher)
+    const child = spawn('sftp', [...args, `${user}@${host}`], {stdio: ['pipe', 'ignore', 'pipe']})
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}: ${err}`))))
+    child.stdin.end(batch)
+  })
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint()
+  await fn()
+  return Number(process.hrtime.bigint() - t0) / 1e9
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+async function main(): Promise<void> {
+  const size = parseSize(arg('size', '1G'))
+  const runs = Number(arg('runs', '3'))
+  const cipherArg = arg('cipher', 'default')
+  const cipher = cipherArg === 'default' ? undefined : cipherArg
+  const dir = await mkdtemp(path.join(tmpdir(), 'ftpcluster-bench-'))
+  const cleanups: (() => unknown)[] = [() => rm(dir, {recursive: true, force: true})]
+  try {
+    const key = path.join(dir, 'id_ed25519')
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key])
+    const pub = spawnSync('cat', [key + '.pub']).stdout.toString().trim()
+    // Our side: a node data dir with one user whose home is the shared data directory.
+    const storage = path.join(dir, 'storage')
+    const data = path.join(storage, 'bench')
+    const port = await freePort(OURS)
+    await initNodeDir(path.join(dir, 'node'), {bind: OURS, adminUser: 'admin', adminPassword: 'x', storage, sftpPort: port})
+    const store = await ConfigStore.open(path.join(dir, 'node'))
+    await store.change((c) => void c.users.push({name: 'bench', passwordHash: null, publicKeys: [pub], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false}), {by: 'bench', from: 'local', summary: 'bench user'})
+    const service = new SftpService({dataDir: path.join(dir, 'node'), settings: await readNodeSettings(path.join(dir, 'node')), store, defender: new Defender(store.current.defender), log: createLogger('bench', 'warn'), draining: () => false})
+    await service.start()
+    cleanups.push(() => service.stop(1000))
+    // The test file, written once, read by both servers from the same directory.
+    await mkdir(data, {recursive: true})
+    const fh = await open(path.join(data, 'file.bin'), 'w')
+    const chunk = Buffer.alloc(8 * 1024 * 1024, 7)
+    for (let off = 0; off < size; off += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, size - off))
+    await fh.close()
+    // OpenSSH side: sshd as root on 127.0.20.2 with the same key, serving the same directory.
+    const sshdPort = await freePort(SSHD)
+    const hostKey = path.join(dir, 'ssh_host_ed25519_key')
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey])
+    await writeFile(path.join(dir, 'authorized_keys'), pub + '\n', {mode: 0o600})
+    await mkdir('/run/sshd', {recursive: true, mode: 0o755})
+    const cfg = path.join(dir, 'sshd_config')
+    await writeFile(cfg, [
+      `ListenAddress ${SSHD}:${sshdPort}`, `HostKey ${hostKey}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'UsePAM no', 'StrictModes no',
+      `PidFile ${path.join(dir, 'sshd.pid')}`, 'Subsystem sftp /usr/lib/openssh/sftp-server', '',
+    ].join('\n'))
+    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], {stdio: ['ignore', 'ignore', 'pipe']})
+    cleanups.push(() => sshd.kill('SIGTERM'))
+    await waitForPort(SSHD, sshdPort)
+
+    const targets = [
+      {name: 'ftpcluster', host: OURS, port, user: 'bench', dir: '/'},
+      {name: 'openssh', host: SSHD, port: sshdPort, user: 'root', dir: data},
+    ]
+    const rows: string[][] = []
+    const mb = (bytes: number, s: number) => bytes / 1e6 / s
+    for (const streams of [1, 4]) {
+      for (const dirn of ['download', 'upload'] as const) {
+        const rates: Record<string, number> = {}
+        for (const tg of targets) {
+          const times: number[] = []
+          for (let r = 0; r < runs; r++) {
+            times.push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
+              const remote = path.posix.join(tg.dir, 'file.bin')
+              const batch = dirn === 'download' ? `get ${remote} /dev/null\n` : `put ${path.join(data, 'file.bin')} ${path.posix.join(tg.dir, `up-${tg.name}-${k}.bin`)}\n`
+              return runSftp(tg.host, tg.port, tg.user, key, batch, cipher)
+            }))))
+          }
+          rates[tg.name] = mb(size * streams, median(times))
+        }
+        rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2)])
+      }
+    }
+    const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']
+    console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client`)
+    for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(16))).join(''))
+  } finally {
+    for (const c of cleanups.reverse()) await c()
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error((error as Error).message)
+  process.exitCode = 1
+})
