@@ -15,7 +15,7 @@ const layer = (file) => path.relative(src, file).split(path.sep)[0]
 const rules = {
   daemon: ['cli', 'commands'],
   cli: ['daemon', 'commands'],
-  protocol: ['cli', 'commands', 'daemon', 'config', 'cluster', 'net'],
+  protocol: ['cli', 'commands', 'daemon', 'config', 'cluster', 'net'], // ssh2 only
   config: ['cli', 'commands', 'daemon'],
   net: ['cli', 'commands', 'daemon'],
   cluster: ['cli', 'commands'],

@@ -85,6 +85,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (process.env.DEBUG) process.stderr.write(`${err.stack}\n`)
     }
     const exit = exitCodeFor(failure.code)
+    if (this.jsonEnabled() && (err as {printed?: boolean}).printed) return this.exit(exit) // the report is on stdout already
     if (this.jsonEnabled()) {
       process.stdout.write(JSON.stringify({error: failure.toJSON()}, null, 2) + '\n')
     } else {

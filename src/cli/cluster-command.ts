@@ -3,7 +3,7 @@
 import {readFile} from 'node:fs/promises'
 import {Command, Flags} from '@oclif/core'
 import {OperationError, formatHostPort, parseHostPort} from '../protocol/index.js'
-import type {AdminClient} from './admin-client.js'
+import type {AdminClient} from '../protocol/admin-client.js'
 import {BaseCommand, usageError} from './base-command.js'
 import {Contexts} from './contexts.js'
 import {KnownHosts} from './known-hosts.js'
@@ -72,7 +72,7 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
   protected async connect(target: {host: string; port: number}): Promise<AdminClient> {
     const f = this.flags as {'host-key'?: string; timeout: number}
     const known = new KnownHosts(this.cliDir)
-    const {AdminClient} = await import('./admin-client.js')
+    const {AdminClient} = await import('../protocol/admin-client.js')
     const client = await AdminClient.connect({
       host: target.host,
       port: target.port,

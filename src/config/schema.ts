@@ -96,6 +96,8 @@ export interface ServerEntry {
   port: number
   /** Pinned SHA256 fingerprint of its admin host key. */
   fingerprint: string
+  /** Its cluster key: a registered member may authenticate as `cluster` (epochs decide what it may apply). */
+  clusterPublicKey: string
   addedAt: string
 }
 
@@ -115,8 +117,8 @@ export interface ClusterConfig {
   epoch: number
   /** Incremented by every change. */
   revision: number
-  /** The primary, or null while the node is standalone. */
-  primary: {nodeId: string; host: string; port: number; clusterPublicKey: string} | null
+  /** The primary (its admin address, cluster key and pinned host-key fingerprint), or null while standalone. */
+  primary: {nodeId: string; host: string; port: number; clusterPublicKey: string; fingerprint: string} | null
   sync: {enabled: boolean; intervalSeconds: number}
   servers: ServerEntry[]
   sites: {admin: AdminSite; files: FilesSite}
@@ -251,12 +253,13 @@ export function validateConfig(input: unknown): ClusterConfig {
   let primary: ClusterConfig['primary'] = null
   if (c.primary !== null) {
     const p = obj(c.primary, 'primary')
-    keys(p, 'primary', ['nodeId', 'host', 'port', 'clusterPublicKey'])
+    keys(p, 'primary', ['nodeId', 'host', 'port', 'clusterPublicKey', 'fingerprint'])
     primary = {
       nodeId: str(p.nodeId, 'primary.nodeId'),
       host: str(p.host, 'primary.host'),
       port: int(p.port, 'primary.port', 1, 65535),
       clusterPublicKey: publicKeys([p.clusterPublicKey], 'primary.clusterPublicKey')[0],
+      fingerprint: str(p.fingerprint, 'primary.fingerprint'),
     }
   }
 
@@ -267,12 +270,13 @@ export function validateConfig(input: unknown): ClusterConfig {
   const servers = arr(c.servers, 'servers').map((e, i) => {
     const f = `servers[${i}]`
     const o = obj(e, f)
-    keys(o, f, ['nodeId', 'host', 'port', 'fingerprint', 'addedAt'])
+    keys(o, f, ['nodeId', 'host', 'port', 'fingerprint', 'clusterPublicKey', 'addedAt'])
     return {
       nodeId: str(o.nodeId, `${f}.nodeId`),
       host: str(o.host, `${f}.host`),
       port: int(o.port, `${f}.port`, 1, 65535),
       fingerprint: str(o.fingerprint, `${f}.fingerprint`),
+      clusterPublicKey: publicKeys([o.clusterPublicKey], `${f}.clusterPublicKey`)[0],
       addedAt: str(o.addedAt, `${f}.addedAt`),
     }
   })

@@ -1,15 +1,34 @@
 // The node daemon: boot order, service supervision, reload on configuration change, graceful stop.
 import path from 'node:path'
-import {readNodeSettings} from '../config/node-dir.js'
+import {readFile} from 'node:fs/promises'
+import {keyFingerprint, nodePaths, readNodeSettings} from '../config/node-dir.js'
+import {ConfigFileError} from '../config/store.js'
 import {ConfigStore} from '../config/store.js'
 import {Defender} from '../net/defender.js'
 import {formatHostPort} from '../protocol/index.js'
+import {Membership} from '../cluster/membership.js'
+import {SyncEngine} from '../cluster/sync-engine.js'
 import {AdminService} from './admin/admin-service.js'
 import {HealthService} from './health/health-service.js'
 import {createLogger} from './log.js'
-import {NodeRuntime} from './node-runtime.js'
+import {NodeRuntime, type NodeIdentity} from './node-runtime.js'
 import type {Service} from './service.js'
 import {registerServices} from './services.js'
+
+async function loadIdentity(dir: string): Promise<NodeIdentity> {
+  const p = nodePaths(dir)
+  const read = async (file: string) => {
+    try {
+      const text = await readFile(file, 'utf8')
+      return {text, ...(await keyFingerprint(text))}
+    } catch (error) {
+      throw new ConfigFileError(file, `is not a usable SSH private key (${(error as Error).message})`)
+    }
+  }
+  const host = await read(p.hostKey)
+  const cluster = await read(p.clusterKey)
+  return {hostKeyFingerprint: host.fingerprint, clusterPublicKey: cluster.publicKey, clusterPrivateKey: cluster.text}
+}
 
 export interface RunningNode {
   runtime: NodeRuntime
@@ -25,8 +44,11 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   const store = await ConfigStore.open(dir)
   const log = createLogger('node')
   const defender = new Defender(store.current.defender)
-  const runtime = new NodeRuntime(dir, settings, store, defender, log)
+  const identity = await loadIdentity(dir)
+  const runtime = new NodeRuntime(dir, settings, store, defender, log, identity)
   runtime.exec.set('status', async () => runtime.status())
+  const engine = new SyncEngine(runtime)
+  new Membership(runtime, engine).register()
 
   const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...(await registerServices(runtime))]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())
@@ -41,6 +63,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
     throw error
   }
 
+  engine.start()
   store.on('change', (config, previous) => {
     defender.update(config.defender)
     for (const s of services) {
@@ -55,6 +78,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
     stopping ??= (async () => {
       log.info('stopping')
       runtime.draining = true
+      engine.stop()
       await Promise.allSettled([...services].reverse().map((s) => s.stop(5000)))
       log.info('stopped')
       resolveStopped()

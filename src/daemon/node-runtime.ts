@@ -5,6 +5,7 @@ import type {NodeSettings} from '../config/node-dir.js'
 import type {ConfigStore} from '../config/store.js'
 import {contentHash} from '../config/canonical-json.js'
 import type {Defender} from '../net/defender.js'
+import {IpFilter} from '../net/ip-filter.js'
 import {
   OperationError,
   formatHostPort,
@@ -23,6 +24,8 @@ export interface Actor {
   /** `admin` for admin users, `cluster` for the primary's cluster key. */
   kind: 'admin' | 'cluster'
   address: string
+  /** For `cluster`: the member's public key it authenticated with. */
+  key?: string
 }
 
 export interface ExecContext {
@@ -32,6 +35,13 @@ export interface ExecContext {
 }
 
 export type ExecHandler = (args: Record<string, unknown>, ctx: ExecContext) => Promise<unknown>
+
+/** This node's keys: the admin host key's fingerprint and the cluster key it uses as a primary. */
+export interface NodeIdentity {
+  hostKeyFingerprint: string
+  clusterPublicKey: string
+  clusterPrivateKey: string
+}
 
 /** Decides whether a pushed configuration may replace the current one (the fence against a stale primary). */
 export function fenceCheck(incoming: ClusterConfig, current: ClusterConfig): void {
@@ -65,6 +75,7 @@ export class NodeRuntime {
     readonly store: ConfigStore,
     readonly defender: Defender,
     readonly log: Logger,
+    readonly identity: NodeIdentity,
   ) {}
 
   get config(): ClusterConfig {
@@ -98,6 +109,8 @@ export class NodeRuntime {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       bind: this.settings.bind,
       draining: this.draining,
+      clusterPublicKey: this.identity.clusterPublicKey,
+      hostKeyFingerprint: this.identity.hostKeyFingerprint,
     }
   }
 
@@ -148,6 +161,18 @@ export class NodeRuntime {
   /** A configuration pushed by the primary (cluster key): accepted only if not older (fencing). */
   async applyPush(doc: Record<string, unknown>, actor: Actor): Promise<ClusterConfig> {
     const applied = await this.store.replace(doc, {by: actor.user, from: actor.address, summary: `pushed by the primary`}, (incoming, current) => {
+      if (!incoming.primary || incoming.primary.clusterPublicKey !== actor.key) {
+        throw new OperationError('refused', 'refused: only the primary named in a configuration may push it', 'push from the primary')
+      }
+      if (incoming.primary.nodeId === this.settings.nodeId) {
+        throw new OperationError('refused', 'refused: the pushed configuration names this node as its primary', 'use `cluster promote` to make a secondary the primary')
+      }
+      if (!incoming.servers.some((s) => s.nodeId === this.settings.nodeId)) {
+        throw new OperationError('refused', 'refused: this node is not a registered server in the pushed configuration', 'add it with `cluster add-server`')
+      }
+      if (!new IpFilter(incoming.sites.admin.ipFilter).allows(actor.address)) {
+        throw new OperationError('invalid', `refused: the new admin IP filter would lock the primary (${actor.address}) out of this node`, `add an allow rule for ${actor.address} to the admin site`)
+      }
       if (current.primary && incoming.clusterId !== current.clusterId && incoming.epoch <= current.epoch) {
         throw new OperationError('fenced', `refused: configuration of cluster ${incoming.clusterId}, this node belongs to cluster ${current.clusterId}`, 'remove the server from its cluster first')
       }

@@ -1,5 +1,5 @@
 // The admin-protocol contract (../shared/design/admin-protocol.md): the only module the CLI side and the
-// daemon side share. It imports nothing else of ours.
+// daemon side share (with admin-client.ts, the client both the CLI and a primary use). Imports nothing else of ours.
 
 /** Default ports; ports are cluster-wide, bind addresses node-local. */
 export const DEFAULT_ADMIN_PORT = 14983
@@ -42,6 +42,10 @@ export interface NodeStatus {
   uptimeSeconds: number
   bind: string
   draining: boolean
+  /** This node's cluster public key (what it authenticates with when it is the primary). */
+  clusterPublicKey: string
+  /** SHA256 fingerprint of this node's admin host key. */
+  hostKeyFingerprint: string
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */
@@ -115,6 +119,35 @@ export interface AddServerRequest {
   fingerprint?: string
   dryRun?: boolean
 }
+/** A configuration field that differs: `cluster config diff` and `add-server --dry-run`. */
+export interface ConfigChangeInfo {
+  path: string
+  primary: unknown
+  server: unknown
+}
+
+export interface AddServerResult {
+  dryRun: boolean
+  server: {nodeId: string; host: string; port: number; fingerprint: string; addedAt: string}
+  revision: number
+  /** Where the secondary keeps its previous configuration. */
+  backup?: string
+  changes?: ConfigChangeInfo[]
+}
+
+export interface RemoveServerResult {
+  removed: {nodeId: string; host: string; port: number}
+  revision: number
+  released: boolean
+  warning: string | null
+}
+
+export interface PromoteResult {
+  epoch: number
+  revision: number
+  primary: string
+}
+
 export interface HostPortRequest {
   host: string
   port?: number

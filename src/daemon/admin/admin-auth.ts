@@ -52,14 +52,16 @@ export class AdminAuthenticator {
       return {}
     }
     if (ctx.username === CLUSTER_SSH_USER) {
-      const clusterKey = config.primary?.clusterPublicKey
-      if (ctx.method === 'publickey' && clusterKey && keyMatches(clusterKey, ctx.key.algo, ctx.key.data)) {
+      // Any member's cluster key authenticates; epochs and revisions decide what it may change.
+      const members = [config.primary?.clusterPublicKey, ...config.servers.map((s) => s.clusterPublicKey)].filter((k): k is string => Boolean(k))
+      const clusterKey = ctx.method === 'publickey' ? members.find((k) => keyMatches(k, ctx.key.algo, ctx.key.data)) : undefined
+      if (ctx.method === 'publickey' && clusterKey) {
         if (!ctx.signature) {
           ctx.accept() // the key is acceptable; the client signs next
           return {}
         }
         if (ctx.blob && verifySignature(clusterKey, ctx.blob, ctx.signature, ctx.hashAlgo)) {
-          return this.accept(ctx, {user: CLUSTER_SSH_USER, kind: 'cluster', address: this.address})
+          return this.accept(ctx, {user: CLUSTER_SSH_USER, kind: 'cluster', address: this.address, key: clusterKey})
         }
       }
       return this.fail(ctx, methods, ctx.method === 'password')

@@ -90,7 +90,8 @@ export class AdminSftpTree {
   private document(path: string): Buffer | null {
     const n = this.node
     if (path === PATHS.status) return Buffer.from(JSON.stringify(n.status(), null, 2) + '\n')
-    if (path === PATHS.config) return Buffer.from(serializeConfig(redactSecrets(n.config)))
+    // The primary's cluster key reads secrets (a promoted secondary or a pull needs them); admins do not.
+    if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(n.config)))
     if (path === PATHS.servers) return Buffer.from(JSON.stringify(n.serversDocument(), null, 2) + '\n')
     return null
   }

@@ -10,7 +10,7 @@ import {
   formatHostPort,
   type ExecLine,
   type ProgressEvent,
-} from '../protocol/index.js'
+} from './index.js'
 
 export interface Credentials {
   username: string
@@ -77,6 +77,11 @@ export class AdminClient {
       client.once('close', () => reject(new OperationError('unreachable', `the connection to ${formatHostPort(host, port)} was lost`, 'check that the node is still running')))
     })
     this.closed.catch(() => {})
+  }
+
+  /** Calls `listener` once when the connection closes. */
+  onClose(listener: () => void): void {
+    this.client.once('close', listener)
   }
 
   private guard<T>(operation: Promise<T>): Promise<T> {

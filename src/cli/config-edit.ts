@@ -1,0 +1,25 @@
+// Read-modify-write of the cluster configuration on the primary: read /config/current.json, change it, write
+// it back with `baseRevision`; a conflict (someone else changed it meanwhile) is retried on the new revision.
+import type {AdminClient} from '../protocol/admin-client.js'
+import {OperationError, PATHS, type NodeStatus} from '../protocol/index.js'
+import type {ClusterConfig} from '../config/schema.js'
+
+const ATTEMPTS = 5
+
+export async function editConfig(client: AdminClient, mutate: (config: ClusterConfig) => void | Promise<void>): Promise<ClusterConfig> {
+  for (let attempt = 1; ; attempt++) {
+    const config = await client.readJson<ClusterConfig>(PATHS.config)
+    await mutate(config)
+    try {
+      await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+      const status = await client.exec<NodeStatus>('status', null)
+      return {...config, revision: status.revision}
+    } catch (error) {
+      if (!(error instanceof OperationError) || error.code !== 'conflict' || attempt >= ATTEMPTS) throw error
+    }
+  }
+}
+
+export async function readConfig(client: AdminClient): Promise<ClusterConfig> {
+  return client.readJson<ClusterConfig>(PATHS.config)
+}

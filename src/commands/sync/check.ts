@@ -1,0 +1,36 @@
+import {Flags} from '@oclif/core'
+import {ClusterCommand} from '../../cli/cluster-command.js'
+import {renderTable} from '../../cli/ui/table.js'
+import {PATHS, type ServersDocument} from '../../protocol/index.js'
+
+export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
+  static override summary = 'For cron: exit 0 when every secondary is in sync, 3 otherwise'
+  static override description = 'Reads the primary\'s view of its secondaries. A secondary counts as in sync when its state is in-sync and, with --max-age, it was confirmed identical within that many seconds.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> || echo "cluster out of sync"',
+    '<%= config.bin %> <%= command.id %> --max-age 180 --json',
+  ]
+  static override flags = {
+    'max-age': Flags.integer({description: 'seconds since a secondary was last confirmed identical', min: 1}),
+  }
+
+  async run(): Promise<{inSync: boolean; problems: string[]; servers: ServersDocument['servers']}> {
+    const client = await this.connect(this.primaryTarget())
+    const doc = await client.readJson<ServersDocument>(PATHS.servers)
+    const maxAge = this.flags['max-age']
+    const problems: string[] = []
+    for (const s of doc.servers.filter((x) => x.role === 'secondary')) {
+      const at = `${s.host}:${s.port}`
+      if (s.state !== 'in-sync') problems.push(`${at} is ${s.state}${s.error ? `: ${s.error}` : ''}`)
+      else if (maxAge && (!s.lastSynchronized || Date.now() - Date.parse(s.lastSynchronized) > maxAge * 1000)) {
+        problems.push(`${at} was last confirmed ${s.lastSynchronized ?? 'never'} (older than ${maxAge} s)`)
+      }
+    }
+    const result = {inSync: problems.length === 0, problems, servers: doc.servers}
+    return this.report(result, result.inSync, () => {
+      this.log(renderTable(['HOST', 'PORT', 'ROLE', 'STATE', 'REVISION', 'LAST SYNCHRONIZED'], doc.servers.map((s) => [s.host, s.port, s.role, this.paint.state(s.state), s.revision, s.lastSynchronized])))
+      if (problems.length) this.log(problems.map((p) => `✖ ${p}`).join('\n'))
+      else this.log(this.paint.ok(`All ${doc.servers.length - 1} secondaries in sync at revision ${doc.revision}`))
+    })
+  }
+}
