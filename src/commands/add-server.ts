@@ -41,7 +41,7 @@ The secondary's admin IP filter must allow the primary's address; if it does not
       throw usageError('cancelled')
     }
     const client = await this.connect(this.primaryTarget())
-    const progress = new Progress(this.jsonEnabled() && !process.stderr.isTTY)
+    const progress = new Progress()
     const onProgress = (e: ProgressEvent) => (e.done ? progress.done(e.message) : progress.step(e.message))
     try {
       const result = await client.exec<AddServerResult>('add-server', {

@@ -19,7 +19,7 @@ export default class Promote extends ClusterCommand<typeof Promote> {
     const at = formatHostPort(target.host, target.port)
     if (this.interactive && !(await confirm(`Make ${at} the primary? Do this only when the old primary is lost.`))) throw usageError('cancelled')
     const client = await this.connect(target)
-    const progress = new Progress(this.jsonEnabled() && !process.stderr.isTTY)
+    const progress = new Progress()
     try {
       const result = await client.exec<PromoteResult>('promote', {}, (e) => (e.done ? progress.done(e.message) : progress.step(e.message)))
       this.say(`${at} is now the primary (epoch ${result.epoch}, revision ${result.revision}). Use --primary ${result.primary} from now on.`)

@@ -18,7 +18,7 @@ export default class RemoveServer extends ClusterCommand<typeof RemoveServer> {
     const at = formatHostPort(target.host, target.port)
     if (this.interactive && !(await confirm(`Remove ${at} from the cluster?`))) throw usageError('cancelled')
     const client = await this.connect(this.primaryTarget())
-    const progress = new Progress(this.jsonEnabled() && !process.stderr.isTTY)
+    const progress = new Progress()
     try {
       const result = await client.exec<RemoveServerResult>('remove-server', target, (e) => (e.done ? progress.done(e.message) : progress.step(e.message)))
       this.say(`Removed ${at} (revision ${result.revision})`)
