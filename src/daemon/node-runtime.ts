@@ -111,6 +111,7 @@ export class NodeRuntime {
       draining: this.draining,
       clusterPublicKey: this.identity.clusterPublicKey,
       hostKeyFingerprint: this.identity.hostKeyFingerprint,
+      time: new Date().toISOString(),
     }
   }
 

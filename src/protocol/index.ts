@@ -46,6 +46,8 @@ export interface NodeStatus {
   clusterPublicKey: string
   /** SHA256 fingerprint of this node's admin host key. */
   hostKeyFingerprint: string
+  /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
+  time: string
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */
