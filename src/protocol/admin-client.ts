@@ -72,6 +72,8 @@ export class AdminClient {
     readonly host: string,
     readonly port: number,
     readonly fingerprint: string,
+    /** This end's address of the connection: what the node's admin IP filter sees. */
+    readonly localAddress: string,
   ) {
     this.closed = new Promise<never>((_, reject) => {
       client.once('close', () => reject(new OperationError('unreachable', `the connection to ${formatHostPort(host, port)} was lost`, 'check that the node is still running')))
@@ -107,7 +109,7 @@ export class AdminClient {
       let settled = false
       client.once('ready', () => {
         settled = true
-        resolve(new AdminClient(client, opts.host, opts.port, fingerprint))
+        resolve(new AdminClient(client, opts.host, opts.port, fingerprint, socket.localAddress ?? ''))
       })
       client.on('error', (error: Error & {level?: string}) => {
         if (settled) return

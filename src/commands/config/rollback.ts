@@ -1,0 +1,49 @@
+import {Args, Flags} from '@oclif/core'
+import {guardAdminFilter, lockoutSubjects} from '../../cli/admin-lockout.js'
+import {usageError} from '../../cli/base-command.js'
+import {ClusterCommand} from '../../cli/cluster-command.js'
+import {editConfig, readConfig} from '../../cli/config-edit.js'
+import {contentChanges, readRevision, rollbackDocument} from '../../cli/config-history.js'
+import {confirm} from '../../cli/ui/prompt.js'
+import type {ConfigChange} from '../../config/config-diff.js'
+
+export default class ConfigRollback extends ClusterCommand<typeof ConfigRollback> {
+  static override summary = 'Restore a past revision of the configuration as a new revision'
+  static override description = `Reads /config/history/REVISION.json on the primary and writes its content back as a new revision, which is pushed to every secondary. Kept as they are now: the membership (cluster id, epoch, primary, registered servers — managed by add-server, remove-server and promote) and the service identity's private keys (history holds them redacted).
+
+Nothing is written when the content is already the same. Asks for confirmation on a terminal unless --yes. A rollback whose admin IP filter would lock out the primary or this machine is refused unless --force.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 12',
+    '<%= config.bin %> <%= command.id %> 12 --yes --json',
+  ]
+  static override args = {revision: Args.integer({required: true, description: 'revision to restore (see `cluster config history`)', min: 1})}
+  static override flags = {
+    force: Flags.boolean({description: 'apply even if it locks the primary or this machine out of the admin site', default: false}),
+  }
+
+  async run(): Promise<{rolledBack: boolean; from: number; revision: number; kept: string[]; changes: ConfigChange[]}> {
+    const from = this.args.revision
+    const client = await this.connect(this.primaryTarget())
+    const target = await readRevision(client, from)
+    const current = await readConfig(client)
+    const preview = contentChanges(current, rollbackDocument(target, current).doc)
+    if (preview.length === 0) {
+      this.say(`The configuration already has the content of revision ${from} (revision ${current.revision}): nothing to do`)
+      return {rolledBack: false, from, revision: current.revision, kept: [], changes: []}
+    }
+    if (this.interactive && !(await confirm(`Restore revision ${from} over revision ${current.revision} (${preview.length} field(s)) on every node?`))) throw usageError('cancelled')
+    let kept: string[] = []
+    let changes: ConfigChange[] = []
+    const config = await editConfig(client, async (c) => {
+      const rolled = rollbackDocument(target, c)
+      guardAdminFilter(c.sites.admin.ipFilter, rolled.doc.sites.admin.ipFilter, await lockoutSubjects(client, c), this.flags.force)
+      changes = contentChanges(c, rolled.doc)
+      kept = rolled.kept
+      for (const k of Object.keys(c)) delete (c as unknown as Record<string, unknown>)[k]
+      Object.assign(c, rolled.doc)
+    })
+    this.say(`${this.paint.ok('Restored')} revision ${from} as revision ${config.revision} (${changes.length} field(s) changed)`)
+    if (kept.length) this.say(`Kept the current ${kept.join(', ')} (membership is not rolled back)`)
+    return {rolledBack: true, from, revision: config.revision, kept, changes}
+  }
+}
