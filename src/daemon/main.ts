@@ -7,6 +7,7 @@ import {ConfigStore} from '../config/store.js'
 import {Defender} from '../net/defender.js'
 import {formatHostPort} from '../protocol/index.js'
 import {Membership} from '../cluster/membership.js'
+import {registerProbe} from '../cluster/probe.js'
 import {SyncEngine} from '../cluster/sync-engine.js'
 import {AdminService} from './admin/admin-service.js'
 import {HealthService} from './health/health-service.js'
@@ -49,6 +50,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   runtime.exec.set('status', async () => runtime.status())
   const engine = new SyncEngine(runtime)
   new Membership(runtime, engine).register()
+  registerProbe(runtime)
 
   const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...(await registerServices(runtime))]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())
