@@ -50,8 +50,13 @@ export async function keyFingerprint(privateKeyText: string): Promise<{fingerpri
 
 export async function generateSshKey(comment: string): Promise<{privateKey: string; publicKey: string}> {
   const {utils} = (await import('ssh2')).default
-  const pair = utils.generateKeyPairSync('ed25519', {comment})
-  return {privateKey: pair.private, publicKey: pair.public.trim()}
+  // ssh2 1.17 cannot parse about 1 in 300 of the ed25519 keys it generates ("Malformed OpenSSH private
+  // key"): keep only a key that parses back, or the node would fail at start.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', {comment})
+    if (!(utils.parseKey(pair.private) instanceof Error)) return {privateKey: pair.private, publicKey: pair.public.trim()}
+  }
+  throw new Error('could not generate a usable ed25519 key')
 }
 
 export interface InitOptions {

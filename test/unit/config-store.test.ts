@@ -83,3 +83,14 @@ describe('config store', () => {
     await assert.rejects(readNodeSettings(tempDir()), /not an initialised node \(no node.json\)/)
   })
 })
+
+describe('ssh keys', () => {
+  it('generateSshKey only returns keys ssh2 can parse back (ssh2 rejects ~1 in 300 of its own)', async () => {
+    const {generateSshKey} = await import('../../src/config/node-dir.js')
+    const ssh2 = (await import('ssh2')).default
+    for (let i = 0; i < 600; i++) {
+      const k = await generateSshKey('test')
+      assert.ok(!(ssh2.utils.parseKey(k.privateKey) instanceof Error))
+    }
+  })
+})
