@@ -3,11 +3,12 @@
 import {AdminClient} from '../protocol/admin-client.js'
 import {OperationError, PATHS, formatHostPort, type NodeStatus, type SyncResult, type SyncState} from '../protocol/index.js'
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
-import {serializeConfig} from '../config/store.js'
 
 export interface LinkOwner {
   config(): ClusterConfig
   hash(): string
+  /** The configuration as pushed; the owner serialises each revision once for all links. */
+  serialize(config: ClusterConfig): string
   clusterPrivateKey: string
   /** Outgoing connections start from the node's own address, the one secondaries' filters allow. */
   localAddress: string
@@ -30,7 +31,7 @@ export class PeerLink {
   private failures = 0
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
-  private waiters: (() => void)[] = []
+  private waiters: ((result: SyncResult) => void)[] = []
 
   constructor(public entry: ServerEntry, private readonly owner: LinkOwner) {}
 
@@ -43,9 +44,9 @@ export class PeerLink {
     if (this.closed) return Promise.resolve(this.result())
     this.dirty = true
     this.forceCheck ||= check
-    const done = new Promise<void>((resolve) => this.waiters.push(resolve))
+    const done = new Promise<SyncResult>((resolve) => this.waiters.push(resolve))
     this.running ??= this.loop().finally(() => (this.running = undefined))
-    return done.then(() => this.result())
+    return done
   }
 
   result(): SyncResult {
@@ -57,7 +58,7 @@ export class PeerLink {
     clearTimeout(this.retryTimer)
     this.client?.close()
     this.client = undefined
-    for (const w of this.waiters.splice(0)) w()
+    for (const w of this.waiters.splice(0)) w(this.result())
   }
 
   private async loop(): Promise<void> {
@@ -67,7 +68,9 @@ export class PeerLink {
       const check = this.forceCheck
       this.forceCheck = false
       await this.pass(check)
-      for (const w of waiters) w()
+      // Snapshot now: the next pass (a change that came meanwhile) resets the state to 'syncing' at once.
+      const result = this.result()
+      for (const w of waiters) w(result)
     }
   }
 
@@ -86,7 +89,7 @@ export class PeerLink {
         this.owner.log('info', 'drift found, overwriting', {server: this.address, revision: status.revision, primaryRevision: config.revision})
       }
       try {
-        await client.writeFile(PATHS.config, serializeConfig(config))
+        await client.writeFile(PATHS.config, this.owner.serialize(config))
       } catch (error) {
         if (error instanceof OperationError && error.code === 'fenced' && /already in effect/.test(error.message)) return this.confirmed(config.revision)
         if (error instanceof OperationError && error.code === 'fenced' && /epoch/.test(error.message)) {

@@ -1,6 +1,7 @@
 // The primary's sync engine: pushes every change to all secondaries at once (bounded concurrency, a short
 // debounce), re-checks them on the sync interval and repairs drift; a secondary that boots asks for a push.
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
+import {serializeConfig} from '../config/store.js'
 import {AdminClient} from '../protocol/admin-client.js'
 import {OperationError, formatHostPort, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
 import type {NodeRuntime} from '../daemon/node-runtime.js'
@@ -32,6 +33,8 @@ export class SyncEngine {
   private stopped = false
   /** Set when a secondary showed a newer epoch: this node no longer acts as primary. */
   private fencedBy: string | null = null
+  /** The last configuration serialised for a push: one JSON text per revision, shared by every link. */
+  private serialized: {config: ClusterConfig; text: string} | undefined
 
   constructor(private readonly node: NodeRuntime) {}
 
@@ -117,6 +120,10 @@ export class SyncEngine {
       this.links.set(id, new PeerLink(entry, {
         config: () => this.node.config,
         hash: () => this.node.store.hash,
+        serialize: (c) => {
+          if (this.serialized?.config !== c) this.serialized = {config: c, text: serializeConfig(c)}
+          return this.serialized.text
+        },
         clusterPrivateKey: this.node.identity.clusterPrivateKey,
         localAddress: this.node.settings.bind,
         onNewerEpoch: (status, from) => this.onNewerEpoch(status, from),

@@ -210,8 +210,11 @@ export class ConfigStore extends EventEmitter {
     const p = this.paths
     const text = serializeConfig(config)
     try {
-      await writeFileAtomic(path.join(p.history, `${config.revision}.json`), text)
-      await writeFileAtomic(p.current, text)
+      // Two independent durable replacements (temp, fsync, rename, dir fsync) side by side: half the chain of fs
+      // round trips each push waits for. current.json decides: once it is replaced the revision is in effect,
+      // and a failed history copy only leaves that revision out of `config history`.
+      const [, current] = await Promise.allSettled([writeFileAtomic(path.join(p.history, `${config.revision}.json`), text), writeFileAtomic(p.current, text)])
+      if (current.status === 'rejected') throw current.reason
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       const hint = e.code === 'ENOSPC' ? 'free space on the disk holding the data directory' : 'check the data directory\'s permissions and disk'
@@ -224,8 +227,8 @@ export class ConfigStore extends EventEmitter {
       by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary,
       revision: config.revision, epoch: config.epoch, hash: this.configHash,
     }
-    await fs.appendFile(p.audit, JSON.stringify(record) + '\n', {mode: 0o600}).catch(() => {})
-    await this.pruneHistory()
+    // Independent of each other: the audit line and the history pruning overlap.
+    await Promise.all([fs.appendFile(p.audit, JSON.stringify(record) + '\n', {mode: 0o600}).catch(() => {}), this.pruneHistory()])
     this.emit('change', config, previous)
   }
 
