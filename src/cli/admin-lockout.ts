@@ -41,11 +41,11 @@ export function findLockouts(current: IpRule[], next: IpRule[], subjects: Subjec
 export function lockoutError(lockouts: Lockout[]): OperationError {
   const what = lockouts.map((l) => `${l.who} ${l.address} (${l.rule ? `rule ${l.position} "${l.rule.action} ${l.rule.cidr}" denies it` : 'no rule allows it'})`)
   const first = lockouts[0]
-  return new OperationError(
-    'refused',
-    `refused: the admin IP filter would lock out ${what.join(' and ')}`,
-    `allow it first (\`cluster ipfilter add --allow ${first.address}${first.address.includes(':') ? '/128' : '/32'} --site admin\`) or give --force if you mean it`,
-  )
+  const allow = `\`cluster ipfilter add --allow ${first.address}${first.address.includes(':') ? '/128' : '/32'} --site admin\``
+  const fix = first.rule
+    ? `keep an allow rule for ${first.address} above the deny: ${allow}, then add this rule with --position 2 or lower`
+    : `add an allow rule for ${first.address} first: ${allow}`
+  return new OperationError('refused', `refused: the admin IP filter would lock out ${what.join(' and ')}`, `${fix}; or give --force if you mean it`)
 }
 
 /** Throws the refusal when `next` would lock a subject out, unless forced. */

@@ -43,8 +43,17 @@ describe('admin-lockout', () => {
       assert.match(e.message, /lock out the primary 10\.0\.0\.2 \(rule 1 "deny 10\.0\.0\.2" denies it\)/)
       assert.match(e.hint ?? '', /--force/)
       assert.match(e.hint ?? '', /ipfilter add --allow 10\.0\.0\.2\/32 --site admin/)
+      assert.match(e.hint ?? '', /--position 2/)
       return true
     })
     assert.doesNotThrow(() => guardAdminFilter(current, next, subjects, true))
+  })
+
+  it('guardAdminFilter suggests an allow rule when a removal leaves an address unmatched', () => {
+    assert.throws(() => guardAdminFilter(current, [{action: 'allow', cidr: '127.0.0.0/8'}], subjects, false), (e: Error & {hint?: string}) => {
+      assert.match(e.message, /the primary 10\.0\.0\.2 \(no rule allows it\)/)
+      assert.match(e.hint ?? '', /add an allow rule for 10\.0\.0\.2 first/)
+      return true
+    })
   })
 })
