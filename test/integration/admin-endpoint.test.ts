@@ -59,6 +59,14 @@ describe('admin endpoint', () => {
     assert.equal(JSON.parse(bad.stdout).error.code, "unknown-command")
   })
 
+  it('ssh-audit reports no failures on the admin and user SFTP ports, and strict key exchange is offered', {skip: needs('ssh-audit')}, () => {
+    for (const port of ['14983', '2222']) {
+      const r = spawnSync('ssh-audit', ['-n', '-p', port, A], {encoding: 'utf8', timeout: 30_000})
+      assert.doesNotMatch(r.stdout, /\[fail\]/, `port ${port}:\n${r.stdout}`)
+      assert.match(r.stdout, /kex-strict-s-v00@openssh\.com/, 'Terrapin countermeasure offered')
+    }
+  })
+
   it('a wrong password is refused (CLI exit 1, message says what to do)', async () => {
     const r = await runCli(['node', 'status', A, '--json'], {env: {CLUSTER_PASSWORD: 'wrong-password', CLUSTER_CONFIG_DIR: cliDir}})
     assert.equal(r.code, 1)

@@ -15,9 +15,8 @@ import type {Service} from '../service.js'
 import {AdminAuthenticator} from './admin-auth.js'
 import {runExec} from './admin-exec.js'
 import {AdminSftpTree} from './admin-sftp.js'
+import {SSH_ALGORITHMS} from '../ssh-algorithms.js'
 
-/** Prefer AES-GCM: AES hardware makes it cheaper than chacha20 here. */
-const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com']
 
 export class AdminService implements Service {
   readonly name = 'admin'
@@ -36,7 +35,7 @@ export class AdminService implements Service {
     this.port = config.sites.admin.port
     this.gate = new ConnectionGate('admin', config.sites.admin.ipFilter, config.limits, node.defender)
     const hostKey = readFileSync(nodePaths(node.dataDir).hostKey)
-    this.ssh = new ssh2.Server({hostKeys: [hostKey], ident: `ftpcluster_${VERSION}`, algorithms: {cipher: CIPHERS as never}})
+    this.ssh = new ssh2.Server({hostKeys: [hostKey], ident: `ftpcluster_${VERSION}`, algorithms: SSH_ALGORITHMS})
     this.ssh.on('connection', (client, info) => this.onClient(client, info.ip))
     this.tcp = net.createServer({noDelay: true}, (socket) => this.onSocket(socket))
   }

@@ -10,23 +10,10 @@ import type {Logger} from '../log.js'
 import type {Service, ServiceContext} from '../service.js'
 import {SftpConnection} from './sftp-connection.js'
 import {UserDirectory} from './user-directory.js'
+import {SSH_ALGORITHMS} from '../ssh-algorithms.js'
 
 /** AES-GCM first and no chacha20: OpenSSH picks its own first choice among what we offer, and AES-NI is faster. */
-const ALGORITHMS = {
-  kex: [
-    'curve25519-sha256',
-    'curve25519-sha256@libssh.org',
-    'diffie-hellman-group-exchange-sha256',
-    'diffie-hellman-group16-sha512',
-    'diffie-hellman-group18-sha512',
-    'diffie-hellman-group14-sha256',
-  ],
-  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
-  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
-  compress: ['none'],
-}
 
-type Ssh2Algorithms = ConstructorParameters<typeof ssh2.Server>[0]['algorithms']
 
 export class SftpService implements Service {
   readonly name = 'sftp'
@@ -122,7 +109,7 @@ export class SftpService implements Service {
   }
 
   private createSshServer(hostKey: string): ssh2.Server {
-    const server = new ssh2.Server({hostKeys: [hostKey], algorithms: ALGORITHMS as Ssh2Algorithms, ident: 'ftpcluster'})
+    const server = new ssh2.Server({hostKeys: [hostKey], algorithms: SSH_ALGORITHMS, ident: 'ftpcluster'})
     server.on('connection', (client, info) => {
       const key = `${info.ip}|${info.port}`
       const conn = this.pending.get(key)
