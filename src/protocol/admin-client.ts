@@ -230,7 +230,7 @@ export class AdminClient {
 
 /** Maps an SFTP status error to an OperationError; the daemon's message starts with the error code. */
 function sftpError(err: Error & {code?: number}, path: string): OperationError {
-  const m = /^([a-z-]+): (.*?)(?: \((.*)\))?$/s.exec(err.message)
+  const m = /^([a-z-]+): (.*?)(?: → (.*))?$/s.exec(err.message)
   const known = ['invalid', 'conflict', 'not-primary', 'fenced', 'refused', 'io', 'internal']
   if (m && known.includes(m[1])) return new OperationError(m[1] as 'invalid', m[2], m[3])
   if (err.code === 2) return new OperationError('refused', `${path}: no such file on the admin endpoint`)

@@ -29,7 +29,8 @@ interface Entry {
 /** Maps an error to an SFTP status; the one place this mapping lives for the admin tree. */
 export function sftpStatusFor(error: unknown): {code: number; message: string} {
   if (error instanceof OperationError) {
-    const text = error.hint ? `${error.message} (${error.hint})` : error.message
+    // "code: message → hint": the client splits it back into an OperationError (admin-client.ts sftpError).
+    const text = error.hint ? `${error.message} → ${error.hint}` : error.message
     const code = error.code === 'not-primary' || error.code === 'fenced' || error.code === 'auth' ? STATUS_CODE.PERMISSION_DENIED : STATUS_CODE.FAILURE
     return {code, message: `${error.code}: ${text}`}
   }

@@ -1,0 +1,107 @@
+// Disk full (reliability item 8): a node whose data directory and storage sit on a small tmpfs. A
+// configuration write fails cleanly and the old configuration stays in effect and intact; an FTP upload is
+// refused with no truncated final file; the daemon stays up. Needs root (mount). Addresses: 127.0.9.0/24.
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, openSync, readdirSync, rmSync, writeSync, closeSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {hashPassword} from '../../src/config/password.js'
+import {readConfigFile} from '../../src/config/store.js'
+import type {ClusterConfig} from '../../src/config/schema.js'
+import {AdminClient} from '../../src/protocol/admin-client.js'
+import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
+import {ADMIN_PASSWORD, createNode, tempDir, type TestNode} from '../helpers/node-process.js'
+import {needs} from '../helpers/tools.js'
+
+const A = '127.0.9.2'
+
+function mountTmpfs(dir: string): string | false {
+  if (process.getuid?.() !== 0) return 'skipped: mounting a tmpfs needs root'
+  mkdirSync(dir, {recursive: true})
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir])
+  if (r.status !== 0) return `skipped: cannot mount a tmpfs here (${r.stderr.toString().trim()})`
+  return false
+}
+
+/** Fills the filesystem holding `dir` to the last byte. */
+function fill(dir: string): string {
+  const file = path.join(dir, 'filler')
+  const fd = openSync(file, 'w')
+  const chunk = Buffer.alloc(64 * 1024)
+  try {
+    for (let i = 0; i < 10_000; i++) writeSync(fd, chunk)
+  } catch {
+    for (let size = 4096; size >= 1; size = Math.floor(size / 2)) {
+      try {
+        for (let i = 0; i < 64; i++) writeSync(fd, chunk.subarray(0, size))
+      } catch {}
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return file
+}
+
+describe('disk full', () => {
+  const root = tempDir()
+  const mnt = path.join(root, 'small')
+  const skip = mountTmpfs(mnt)
+  if (skip) process.stderr.write(`NOTICE disk-full tests ${skip}\n`)
+  let node: TestNode
+  let filler = ''
+
+  before(async () => {
+    if (skip) return
+    node = await createNode(mnt, A, ['--storage', path.join(mnt, 'files')])
+    await node.start()
+    const c = await AdminClient.connect({host: A, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    const config = await c.readJson<ClusterConfig>(PATHS.config)
+    config.users.push({name: 'alice', passwordHash: await hashPassword('alice-password'), publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
+    await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+    c.close()
+  })
+  after(async () => {
+    if (skip) return
+    await node?.stop()
+    spawnSync('umount', ['-l', mnt])
+  })
+
+  it('a configuration write on a full disk fails cleanly; the old configuration stays in effect and intact', {skip}, async () => {
+    const c = await AdminClient.connect({host: A, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    try {
+      const before = await c.exec<NodeStatus>('status', null)
+      filler = fill(mnt)
+      const config = await c.readJson<ClusterConfig>(PATHS.config)
+      config.sync.intervalSeconds = 77
+      await assert.rejects(c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision})), (e: Error & {code?: string}) => e.code === 'io' && /ENOSPC/.test(e.message) && new RegExp(`revision ${before.revision} is still in effect`).test(e.message))
+      const now = await c.exec<NodeStatus>('status', null)
+      assert.equal(now.revision, before.revision)
+      assert.equal(now.hash, before.hash)
+      const onDisk = await readConfigFile(path.join(node.dir, 'config', 'current.json'))
+      assert.equal(onDisk.revision, before.revision)
+      assert.deepEqual(readdirSync(path.join(node.dir, 'config')).filter((n) => n.includes('.tmp-')), [], 'no temp file left behind')
+    } finally {
+      c.close()
+    }
+  })
+
+  it('an FTP upload on a full disk is refused and leaves no truncated final file; the daemon stays up', {skip: skip || needs('curl')}, async () => {
+    const src = path.join(root, 'upload.bin')
+    writeFileSync(src, Buffer.alloc(512 * 1024, 7))
+    const r = spawnSync('curl', ['-sS', '-T', src, '-u', 'alice:alice-password', `ftp://${A}:2121/big.bin`], {encoding: 'utf8', timeout: 30_000})
+    assert.notEqual(r.status, 0, 'the upload failed')
+    assert.match(r.stderr, /45[12]|55[12]|Failed|failed/, r.stderr)
+    assert.equal(existsSync(path.join(mnt, 'files', 'alice', 'big.bin')), false, 'no final file')
+    const c = await AdminClient.connect({host: A, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    assert.equal((await c.exec<NodeStatus>('status', null)).services.ftp, 'up')
+    // With space again, writes work.
+    rmSync(filler)
+    const config = await c.readJson<ClusterConfig>(PATHS.config)
+    await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision, sync: {enabled: true, intervalSeconds: 78}}))
+    assert.equal((await c.exec<NodeStatus>('status', null)).revision, config.revision + 1)
+    c.close()
+    const again = spawnSync('curl', ['-sS', '--fail', '-T', src, '-u', 'alice:alice-password', `ftp://${A}:2121/big.bin`], {encoding: 'utf8', timeout: 30_000})
+    assert.equal(again.status, 0, again.stderr)
+  })
+})
