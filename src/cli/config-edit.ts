@@ -6,12 +6,13 @@ import type {ClusterConfig} from '../config/schema.js'
 
 const ATTEMPTS = 5
 
-export async function editConfig(client: AdminClient, mutate: (config: ClusterConfig) => void | Promise<void>): Promise<ClusterConfig> {
+/** `summary` is what `config history` and the audit log show for this change (e.g. "users add alice"). */
+export async function editConfig(client: AdminClient, mutate: (config: ClusterConfig) => void | Promise<void>, summary?: string): Promise<ClusterConfig> {
   for (let attempt = 1; ; attempt++) {
     const config = await client.readJson<ClusterConfig>(PATHS.config)
     await mutate(config)
     try {
-      await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+      await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision, ...(summary ? {changeSummary: summary} : {})}))
       const status = await client.exec<NodeStatus>('status', null)
       return {...config, revision: status.revision}
     } catch (error) {

@@ -102,7 +102,7 @@ export async function startDemo(opts: DemoOptions): Promise<DemoCluster> {
       opts.onStep(`adding user "${user.name}"`)
       await editConfig(client, (c) => {
         c.users.push({name: user.name, passwordHash, publicKeys: [], home: '/demo', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
-      })
+      }, 'demo: users add demo')
       return {dir, storage: path.join(dir, 'shared-files'), addresses, adminPassword, user, crashed, stop}
     } finally {
       client.close()

@@ -156,7 +156,10 @@ export class NodeRuntime {
       if (si.sftpHostKey === REDACTED) si.sftpHostKey = current.serviceIdentity.sftpHostKey
       if (si.tlsKey === REDACTED) si.tlsKey = current.serviceIdentity.tlsKey
     }
-    return this.store.change(() => doc as unknown as ClusterConfig, {by: actor.user, from: actor.address, summary: 'configuration written'}, base)
+    // An optional one-line summary from the writer ("users add alice") for history and audit.
+    const summary = typeof doc.changeSummary === 'string' && doc.changeSummary.trim() !== '' ? doc.changeSummary.trim().slice(0, 200) : 'configuration written'
+    delete doc.changeSummary
+    return this.store.change(() => doc as unknown as ClusterConfig, {by: actor.user, from: actor.address, summary}, base)
   }
 
   /** A configuration pushed by the primary (cluster key): accepted only if not older (fencing). */

@@ -41,7 +41,7 @@ Nothing is written when the content is already the same. Asks for confirmation o
       kept = rolled.kept
       for (const k of Object.keys(c)) delete (c as unknown as Record<string, unknown>)[k]
       Object.assign(c, rolled.doc)
-    })
+    }, `config rollback ${this.args.revision}`)
     this.say(`${this.paint.ok('Restored')} revision ${from} as revision ${config.revision} (${changes.length} field(s) changed)`)
     if (kept.length) this.say(`Kept the current ${kept.join(', ')} (membership is not rolled back)`)
     return {rolledBack: true, from, revision: config.revision, kept, changes}

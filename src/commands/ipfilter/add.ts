@@ -36,7 +36,7 @@ On the admin site, a change that would deny the primary's address (its secondari
       outcome = addRule(c.sites[site].ipFilter, rule, f.position)
       if (site === 'admin') guardAdminFilter(c.sites.admin.ipFilter, outcome.rules, await lockoutSubjects(client, c), f.force)
       c.sites[site].ipFilter = outcome.rules
-    })
+    }, `ipfilter add --${rule.action} ${rule.cidr} --site ${site}`)
     const {replaced, position} = outcome!
     this.say(`${this.paint.ok('Added')} "${rule.action} ${rule.cidr}" at position ${position} of the ${site} site${replaced.length ? ` (replacing "${replaced.map((r) => `${r.action} ${r.cidr}`).join('", "')}")` : ''}, revision ${config.revision}`)
     return {revision: config.revision, site, added: {position, ...rule}, replaced, rules: numbered(config.sites[site].ipFilter)}

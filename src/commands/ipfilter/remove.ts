@@ -30,7 +30,7 @@ On the admin site, removing the rule that allows the primary's address or this m
       if (site === 'admin') guardAdminFilter(c.sites.admin.ipFilter, outcome.rules, await lockoutSubjects(client, c), this.flags.force)
       c.sites[site].ipFilter = outcome.rules
       removed = outcome.removed
-    })
+    }, `ipfilter remove ${cidr} --site ${site}`)
     this.say(`${this.paint.ok('Removed')} "${removed.map((r) => `${r.action} ${r.cidr}`).join('", "')}" from the ${site} site, revision ${config.revision}`)
     return {revision: config.revision, site, removed, rules: numbered(config.sites[site].ipFilter)}
   }

@@ -27,7 +27,7 @@ export default class SyncSettings extends ClusterCommand<typeof SyncSettings> {
           if (f.enable) c.sync.enabled = true
           if (f.disable) c.sync.enabled = false
           if (f.interval !== undefined) c.sync.intervalSeconds = f.interval
-        })
+        }, 'sync settings')
       : await readConfig(client)
     this.say(`Automatic synchronisation ${config.sync.enabled ? this.paint.ok('enabled') : this.paint.warn('disabled')}, every ${config.sync.intervalSeconds} s (revision ${config.revision})`)
     return {...config.sync, revision: config.revision}

@@ -31,7 +31,7 @@ Permissions: a comma-separated list of list, download, upload, overwrite, delete
     let user: UserSummary | undefined
     const config = await editConfig(await this.connect(this.primaryTarget()), (c) => {
       user = userSummary(addUser(c, {name, passwordHash, publicKeys, home: f.home, permissions}))
-    })
+    }, `users add ${name}`)
     this.say(`${this.paint.ok('Added')} user ${name} (home ${user!.home}, ${user!.hasPassword ? 'password' : 'no password'}, ${publicKeys.length} key(s)) at revision ${config.revision}`)
     return {revision: config.revision, user: user!}
   }

@@ -21,7 +21,7 @@ export default class UsersPasswd extends ClusterCommand<typeof UsersPasswd> {
     const client = await this.connect(this.primaryTarget())
     findUser(await readConfig(client), name) // fail on a wrong name before prompting
     const hash = await userPasswordHash({flag: this.flags.password, interactive: this.interactive, required: true, name})
-    const config = await editConfig(client, (c) => void setPasswordHash(c, name, hash!))
+    const config = await editConfig(client, (c) => void setPasswordHash(c, name, hash!), `users passwd ${name}`)
     this.say(`${this.paint.ok('Changed')} the password of ${name} at revision ${config.revision}`)
     return {revision: config.revision, user: name}
   }

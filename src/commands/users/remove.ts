@@ -21,7 +21,7 @@ export default class UsersRemove extends ClusterCommand<typeof UsersRemove> {
       findUser(await readConfig(client), name) // say "no such user" before asking
       if (!(await confirm(`Remove user ${name} from every node?`))) throw usageError('cancelled')
     }
-    const config = await editConfig(client, (c) => void removeUser(c, name))
+    const config = await editConfig(client, (c) => void removeUser(c, name), `users remove ${name}`)
     this.say(`${this.paint.ok('Removed')} user ${name} at revision ${config.revision}; its files were left in place`)
     return {revision: config.revision, removed: name}
   }
