@@ -6,7 +6,7 @@ import {promises as fs, openSync, closeSync, writeSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {randomFillSync} from 'node:crypto'
-import {startFtp, PASSWORD, USER} from '../test/integration/ftp-fixture.test.js'
+import {startFtp, PASSWORD, USER} from '../test/helpers/ftp-fixture.js'
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)

@@ -6,7 +6,7 @@ import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {hasTool, killAll, run, sha256File, startFtp, type FtpFixture} from './ftp-fixture.test.js'
+import {hasTool, killAll, run, sha256File, startFtp, type FtpFixture} from '../helpers/ftp-fixture.js'
 
 const HAVE_CURL = hasTool('curl')
 if (!HAVE_CURL) console.log('# skipping FTP curl interop tests: curl is not installed (apt-get install curl)')

@@ -6,7 +6,7 @@ import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {PASSWORD, USER, hasTool, killAll, run, sha256File, startFtp, type FtpFixture} from './ftp-fixture.test.js'
+import {PASSWORD, USER, hasTool, killAll, run, sha256File, startFtp, type FtpFixture} from '../helpers/ftp-fixture.js'
 
 const HAVE_LFTP = hasTool('lftp')
 if (!HAVE_LFTP) console.log('# skipping FTP lftp mirror tests: lftp is not installed (apt-get install lftp)')

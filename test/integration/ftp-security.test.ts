@@ -10,7 +10,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {connect as tlsConnect, type TLSSocket} from 'node:tls'
 import {hashPassword} from '../../src/config/password.js'
-import {PASSWORD, RawFtp, USER, hasTool, killAll, run, startFtp, tracked, type FtpFixture} from './ftp-fixture.test.js'
+import {PASSWORD, RawFtp, USER, hasTool, killAll, run, startFtp, tracked, type FtpFixture} from '../helpers/ftp-fixture.js'
 
 const BIND = '127.0.30.1'
 

@@ -3,7 +3,7 @@ import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {test} from 'node:test'
 import ssh2 from 'ssh2'
-import {HOST, PASSWORD, collect, missingTools, startFixture} from './sftp-fixture.js'
+import {HOST, PASSWORD, collect, missingTools, startFixture} from '../helpers/sftp-fixture.js'
 
 /** One password login attempt with ssh2's client from `localAddress`: 'ok', 'denied' or 'refused' (closed before the banner). */
 function tryPassword(port: number, localAddress: string, password: string): Promise<'ok' | 'denied' | 'refused'> {

@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {mkdir, readdir, readFile, stat, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {test} from 'node:test'
-import {missingTools, startFixture, until, killGroup} from './sftp-fixture.js'
+import {missingTools, startFixture, until, killGroup} from '../helpers/sftp-fixture.js'
 
 const skip = missingTools('sftp', 'ssh-keygen')
 

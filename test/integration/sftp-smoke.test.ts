@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
-import {missingTools, startFixture} from './sftp-fixture.js'
+import {missingTools, startFixture} from '../helpers/sftp-fixture.js'
 
 const skip = missingTools('sftp', 'ssh-keygen')
 
