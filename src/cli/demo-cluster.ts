@@ -103,6 +103,8 @@ export async function startDemo(opts: DemoOptions): Promise<DemoCluster> {
       await editConfig(client, (c) => {
         c.users.push({name: user.name, passwordHash, publicKeys: [], home: '/demo', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
       }, 'demo: users add demo')
+      // Ready means every node serves the user: wait for the push instead of racing it.
+      if (addresses.length > 1) await client.exec('sync', {check: true})
       return {dir, storage: path.join(dir, 'shared-files'), addresses, adminPassword, user, crashed, stop}
     } finally {
       client.close()
