@@ -15,7 +15,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 describe('cluster demo', () => {
   it('starts 3 nodes, serves the same files through every node, and cleans up on Ctrl-C', {skip: needs('curl'), timeout: 90_000}, async () => {
     const work = tempDir()
-    const child = spawn(process.execPath, [CLI, 'demo', '--nodes', '3', '--address', '127.0.12.2'], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+    // Its own process group, so a failed test can kill the demo and the nodes it started in one go.
+    const child = spawn(process.execPath, [CLI, 'demo', '--nodes', '3', '--address', '127.0.12.2'], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}, detached: true})
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -50,7 +51,11 @@ describe('cluster demo', () => {
       assert.match(err, /demo cluster stopped and cleaned up/)
       assert.equal(existsSync(dataDir), false, 'the demo data was removed')
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL')
+      if (child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL')
+        } catch {}
+      }
     }
   })
 })
