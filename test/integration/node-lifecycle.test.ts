@@ -2,6 +2,7 @@
 // CLI's host-key pinning. Addresses: 127.0.2.0/24 only.
 import assert from 'node:assert/strict'
 import {readFileSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {AdminClient} from '../../src/protocol/admin-client.js'
@@ -75,12 +76,20 @@ describe('cluster node start: errors', () => {
     assert.match(nopw.stderr, /--admin-password/)
   })
 
-  it('SIGTERM stops the node gracefully', async () => {
+  it('SIGTERM stops the node gracefully, also with idle FTP, SFTP and admin sessions open', async () => {
     const n = await node(root, '127.0.2.5')
     await n.start()
+    const sockets = await Promise.all([2121, 2222, 14983].map((port) => new Promise<net.Socket>((resolve) => {
+      const s = net.connect({host: '127.0.2.5', port})
+      s.once('data', () => resolve(s))
+      s.on('error', () => {})
+    })))
+    const t0 = Date.now()
     const exited = new Promise<number | null>((resolve) => n.process!.once('exit', (code) => resolve(code)))
     n.process!.kill('SIGTERM')
     assert.equal(await exited, 0)
+    assert.ok(Date.now() - t0 < 8000, `stopped within the 5 s session deadline (${Date.now() - t0} ms)`)
+    for (const s of sockets) s.destroy()
     assert.match(n.log, /received SIGTERM/)
     assert.match(n.log, /stopped/)
   })

@@ -134,7 +134,8 @@ export class SftpService implements Service {
     const l = this.listener
     this.listener = null
     this.listening = null
-    if (l) await new Promise<void>((resolve) => l.close(() => resolve()))
+    // close() stops accepting at once; its callback would wait for every session to end, which stop() bounds.
+    l?.close()
   }
 
   private accept(socket: Socket): void {
