@@ -15,6 +15,8 @@ export const CLUSTER_SSH_USER = 'cluster'
 export const PATHS = {
   status: '/status.json',
   config: '/config/current.json',
+  /** The same document with the service identity's private keys: read only when asked for explicitly. */
+  configWithSecrets: '/config/current-with-secrets.json',
   historyDir: '/config/history',
   servers: '/servers.json',
 } as const

@@ -67,6 +67,15 @@ describe('admin endpoint', () => {
     }
   })
 
+  it('config show redacts private keys unless --show-secrets', async () => {
+    const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: cliDir, CLUSTER_PRIMARY: A}
+    const plain = await runCli(['config', 'show', '--json'], {env})
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.equal(plain.json<{serviceIdentity: {tlsKey: string}}>().serviceIdentity.tlsKey, '<redacted>')
+    const full = await runCli(['config', 'show', '--show-secrets', '--json'], {env})
+    assert.match(full.json<{serviceIdentity: {tlsKey: string}}>().serviceIdentity.tlsKey, /BEGIN PRIVATE KEY/)
+  })
+
   it('a wrong password is refused (CLI exit 1, message says what to do)', async () => {
     const r = await runCli(['node', 'status', A, '--json'], {env: {CLUSTER_PASSWORD: 'wrong-password', CLUSTER_CONFIG_DIR: cliDir}})
     assert.equal(r.code, 1)

@@ -1,3 +1,4 @@
+import {Flags} from '@oclif/core'
 import {ClusterCommand} from '../../cli/cluster-command.js'
 import {PATHS} from '../../protocol/index.js'
 
@@ -7,11 +8,15 @@ export default class ConfigShow extends ClusterCommand<typeof ConfigShow> {
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --primary 10.0.0.11 --json | jq .revision',
+    '<%= config.bin %> <%= command.id %> --show-secrets --json > cluster-backup.json && chmod 600 cluster-backup.json',
   ]
+  static override flags = {
+    'show-secrets': Flags.boolean({description: 'include the private keys of the service identity (SFTP host key, TLS key)', default: false}),
+  }
 
   async run(): Promise<Record<string, unknown>> {
     const client = await this.connect(this.primaryTarget())
-    const config = await client.readJson<Record<string, unknown>>(PATHS.config)
+    const config = await client.readJson<Record<string, unknown>>(this.flags['show-secrets'] ? PATHS.configWithSecrets : PATHS.config)
     if (!this.jsonEnabled()) this.log(JSON.stringify(config, null, 2))
     return config
   }

@@ -93,6 +93,7 @@ export class AdminSftpTree {
     if (path === PATHS.status) return Buffer.from(JSON.stringify(n.status(), null, 2) + '\n')
     // The primary's cluster key reads secrets (a promoted secondary or a pull needs them); admins do not.
     if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(n.config)))
+    if (path === PATHS.configWithSecrets) return Buffer.from(serializeConfig(n.config))
     if (path === PATHS.servers) return Buffer.from(JSON.stringify(n.serversDocument(), null, 2) + '\n')
     return null
   }
