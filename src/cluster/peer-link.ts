@@ -24,6 +24,8 @@ export class PeerLink {
   revision: number | null = null
   lastSynchronized: string | null = null
   error: string | null = null
+  /** What the secondary reported when the connection opened: version and readable schema. */
+  peer: {version: string; schemaVersion: number} | null = null
   private client: AdminClient | undefined
   private running: Promise<void> | undefined
   private dirty = false
@@ -80,6 +82,9 @@ export class PeerLink {
     if (this.state !== 'in-sync' || this.revision !== config.revision) this.state = 'syncing'
     try {
       const client = await this.connect()
+      if (this.peer && this.peer.schemaVersion < config.schemaVersion) {
+        throw new OperationError('refused', `${this.address} runs version ${this.peer.version}, which cannot read configuration schema ${config.schemaVersion}`, 'upgrade that node, then run `cluster sync`')
+      }
       if (check) {
         const status = await client.exec<NodeStatus>('status', null)
         if (status.epoch > config.epoch) return this.newerEpoch(status)
@@ -120,6 +125,13 @@ export class PeerLink {
     client.onClose(() => {
       if (this.client === client) this.client = undefined
     })
+    try {
+      const status = await client.exec<NodeStatus>('status', null)
+      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1}
+    } catch (error) {
+      client.close()
+      throw error
+    }
     this.client = client
     return client
   }

@@ -77,11 +77,11 @@ export class SyncEngine {
     const c = this.node.config
     const servers: ServerInfo[] = []
     if (c.primary) {
-      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy})
+      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy, version: this.node.status().version})
     }
     for (const s of c.servers) {
       const l = this.links.get(s.nodeId)
-      servers.push({host: s.host, port: s.port, nodeId: s.nodeId, role: 'secondary', state: l?.state ?? 'syncing', revision: l?.revision ?? null, lastSynchronized: l?.lastSynchronized ?? null, error: l?.error ?? null})
+      servers.push({host: s.host, port: s.port, nodeId: s.nodeId, role: 'secondary', state: l?.state ?? 'syncing', revision: l?.revision ?? null, lastSynchronized: l?.lastSynchronized ?? null, error: l?.error ?? null, version: l?.peer?.version ?? null})
     }
     return {revision: c.revision, epoch: c.epoch, servers}
   }

@@ -17,9 +17,11 @@ export default class Servers extends ClusterCommand<typeof Servers> {
     if (doc.servers.length === 0) this.say('This node is standalone: no servers registered. Add one with `cluster add-server HOST`.')
     else {
       this.say(`Revision ${doc.revision}, epoch ${doc.epoch}`)
-      this.say(renderTable(['HOST', 'PORT', 'ROLE', 'STATE', 'REVISION', 'LAST SYNCHRONIZED', 'ERROR'], doc.servers.map((s) => [
-        s.host, s.port, p.state(s.role), p.state(s.state), s.revision, s.lastSynchronized, s.error,
+      const versions = new Set(doc.servers.map((s) => s.version).filter(Boolean))
+      this.say(renderTable(['HOST', 'PORT', 'ROLE', 'STATE', 'REVISION', 'VERSION', 'LAST SYNCHRONIZED', 'ERROR'], doc.servers.map((s) => [
+        s.host, s.port, p.state(s.role), p.state(s.state), s.revision, s.version ?? null, s.lastSynchronized, s.error,
       ])))
+      if (versions.size > 1) this.say(p.warn(`Mixed versions (${[...versions].join(', ')}): finish the rolling upgrade`))
     }
     return doc
   }

@@ -1,6 +1,6 @@
 // The state of a running node that the admin endpoint and the health endpoint report and change:
 // role, status document, configuration writes (local and pushed), exec actions.
-import {REDACTED, type ClusterConfig} from '../config/schema.js'
+import {REDACTED, SCHEMA_VERSION, type ClusterConfig} from '../config/schema.js'
 import type {NodeSettings} from '../config/node-dir.js'
 import type {ConfigStore} from '../config/store.js'
 import {contentHash} from '../config/canonical-json.js'
@@ -98,6 +98,7 @@ export class NodeRuntime {
     return {
       nodeId: this.settings.nodeId,
       version: VERSION,
+      schemaVersion: SCHEMA_VERSION,
       role: this.role(),
       clusterId: c.clusterId,
       epoch: c.epoch,

@@ -33,6 +33,8 @@ export type SyncState = 'in-sync' | 'syncing' | 'stale' | 'unreachable' | 'refus
 export interface NodeStatus {
   nodeId: string
   version: string
+  /** The newest configuration schema this node can read (rolling upgrades: the primary checks it). */
+  schemaVersion: number
   role: Role
   clusterId: string
   epoch: number
@@ -62,6 +64,8 @@ export interface ServerInfo {
   revision: number | null
   lastSynchronized: string | null
   error: string | null
+  /** The node's software version, when known (a mismatch shows during rolling upgrades). */
+  version?: string | null
 }
 
 export interface ServersDocument {
