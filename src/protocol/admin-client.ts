@@ -118,8 +118,8 @@ export class AdminClient {
         if (!sawBanner) {
           return fail(new OperationError(
             'filtered',
-            `${at} closed the connection before the SSH banner: its admin IP filter does not allow this machine's address ${localAddress}, or the address is banned after failed logins`,
-            `on the primary, allow it: \`cluster ipfilter add --allow ${localAddress}/32 --site admin\` (or wait for the ban to expire)`,
+            `${at} closed the connection before the SSH banner: its admin IP filter does not allow this machine's address ${localAddress}, the address is banned after failed logins, or it has too many connections open there`,
+            `on the primary, allow it: \`cluster ipfilter add --allow ${localAddress}/32 --site admin\` (or wait for a ban to expire; the node's log names the reason)`,
           ))
         }
         if (error.level === 'client-authentication') {
