@@ -23,6 +23,9 @@ export const DEFAULT_LIMITS: LimitSettings = {
   idleTimeoutSeconds: 900,
 }
 
+/** Off: a node answers clients directly until an operator puts it behind a load balancer that sends PROXY headers. */
+export const DEFAULT_PROXY_PROTOCOL = {enabled: false, trustedProxies: [] as string[]}
+
 export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60}
 export const DEFAULT_PASV_RANGE = {min: 50000, max: 50099}
 export const DEFAULT_USER_PERMISSIONS = [...ALL_PERMISSIONS]
@@ -63,6 +66,7 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
         },
         ftps: {enabled: true, port: input.ftpsPort ?? DEFAULT_FTPS_PORT},
         ipFilter: DEFAULT_FILES_FILTER.map((r) => ({...r})),
+        proxyProtocol: {...DEFAULT_PROXY_PROTOCOL, trustedProxies: [...DEFAULT_PROXY_PROTOCOL.trustedProxies]},
       },
     },
     users: [],

@@ -43,6 +43,14 @@ export interface LimitSettings {
   idleTimeoutSeconds: number
 }
 
+/** PROXY protocol (v1 or v2) on a site's listeners, for sites behind a load balancer such as HAProxy. */
+export interface ProxyProtocolSettings {
+  /** Expect a PROXY header on every connection; the client address in it is what filters, bans and logs use. */
+  enabled: boolean
+  /** Addresses or CIDR blocks of the load balancers; a connection from any other peer is dropped. */
+  trustedProxies: string[]
+}
+
 /** The admin site: SSH/SFTP on `port`, used by the CLI and by the primary. */
 export interface AdminSite {
   port: number
@@ -64,6 +72,8 @@ export interface FilesSite {
   /** Implicit FTPS (TLS from the first byte). */
   ftps: {enabled: boolean; port: number}
   ipFilter: IpRule[]
+  /** PROXY protocol on the SFTP and FTP control listeners (FTP data connections go to the node directly). */
+  proxyProtocol: ProxyProtocolSettings
 }
 
 export type Permission = 'list' | 'download' | 'upload' | 'overwrite' | 'delete' | 'mkdir' | 'rename' | 'chmod'
@@ -212,6 +222,25 @@ function ipRules(v: unknown, f: string): IpRule[] {
   })
 }
 
+function proxyProtocol(v: unknown, f: string): ProxyProtocolSettings {
+  // documents written before PROXY support have no such field: it was off
+  if (v === undefined) return {enabled: false, trustedProxies: []}
+  const o = obj(v, f)
+  keys(o, f, ['enabled', 'trustedProxies'])
+  const enabled = bool(o.enabled, `${f}.enabled`)
+  const trustedProxies = arr(o.trustedProxies, `${f}.trustedProxies`).map((c, i) => {
+    const cidr = str(c, `${f}.trustedProxies[${i}]`)
+    try {
+      parseCidr(cidr)
+    } catch (error) {
+      fail(`${f}.trustedProxies[${i}]`, (error as Error).message)
+    }
+    return cidr
+  })
+  if (enabled && trustedProxies.length === 0) fail(`${f}.trustedProxies`, 'name at least one load balancer address when enabled (every connection would be dropped)')
+  return {enabled, trustedProxies}
+}
+
 function passwordHash(v: unknown, f: string): string | null {
   const h = nullableStr(v, f)
   if (h !== null && !HASH_RE.test(h)) fail(f, 'expected an scrypt hash (scrypt$N$r$p$salt$hash); clear-text passwords are never stored')
@@ -287,7 +316,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   keys(a, 'sites.admin', ['port', 'ipFilter'])
   const admin: AdminSite = {port: int(a.port, 'sites.admin.port', 1, 65535), ipFilter: ipRules(a.ipFilter, 'sites.admin.ipFilter')}
   const fl = obj(sitesObj.files, 'sites.files')
-  keys(fl, 'sites.files', ['sftp', 'ftp', 'ftps', 'ipFilter'])
+  keys(fl, 'sites.files', ['sftp', 'ftp', 'ftps', 'ipFilter', 'proxyProtocol'])
   const sf = obj(fl.sftp, 'sites.files.sftp')
   keys(sf, 'sites.files.sftp', ['enabled', 'port'])
   const ft = obj(fl.ftp, 'sites.files.ftp')
@@ -305,6 +334,7 @@ export function validateConfig(input: unknown): ClusterConfig {
     },
     ftps: {enabled: bool(fs.enabled, 'sites.files.ftps.enabled'), port: int(fs.port, 'sites.files.ftps.port', 1, 65535)},
     ipFilter: ipRules(fl.ipFilter, 'sites.files.ipFilter'),
+    proxyProtocol: proxyProtocol(fl.proxyProtocol, 'sites.files.proxyProtocol'),
   }
   if (files.ftp.pasvPortMax < files.ftp.pasvPortMin) {
     fail('sites.files.ftp.pasvPortMax', `must be ≥ pasvPortMin (${files.ftp.pasvPortMin})`)

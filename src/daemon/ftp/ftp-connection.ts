@@ -66,7 +66,7 @@ export class FtpConnection {
     private readonly admission: Admission,
     private readonly onClosed: (c: FtpConnection) => void,
   ) {
-    this.address = normalizeAddress(socket.remoteAddress)
+    this.address = normalizeAddress(admission.address) // the PROXY header's client when behind a load balancer
     this.control = new ControlChannel(socket, {
       line: (line) => this.onLine(line),
       overflow: () => this.control.close(500, 'Command line too long'),

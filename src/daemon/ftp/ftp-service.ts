@@ -4,6 +4,7 @@ import {createServer, type Server, type Socket} from 'node:net'
 import type {SecureContext} from 'node:tls'
 import type {ClusterConfig, User} from '../../config/schema.js'
 import {ConnectionGate} from '../../net/connection-gate.js'
+import {ProxyFront} from '../../net/proxy-front.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
@@ -24,6 +25,7 @@ export interface FtpServiceOptions {
 export class FtpService implements Service {
   readonly name = 'ftp'
   private readonly gate: ConnectionGate
+  private readonly proxy: ProxyFront
   private readonly pool: PasvPortPool
   private readonly log: Logger
   private readonly connections = new Set<FtpConnection>()
@@ -40,6 +42,7 @@ export class FtpService implements Service {
     const cfg = ctx.store.current
     this.log = ctx.log.child('ftp')
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
+    this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     this.pool = new PasvPortPool(cfg.sites.files.ftp.pasvPortMin, cfg.sites.files.ftp.pasvPortMax)
     const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
     this.host = {
@@ -89,6 +92,7 @@ export class FtpService implements Service {
   reload(config: ClusterConfig, _previous?: ClusterConfig): void {
     const files = config.sites.files
     this.gate.update(files.ipFilter, config.limits)
+    this.proxy.update(files.proxyProtocol)
     this.pool.update(files.ftp.pasvPortMin, files.ftp.pasvPortMax)
     for (const c of this.connections) {
       c.applyConfig(config, this.gate.allowedByFilter(c.address)).catch((error: unknown) => {
@@ -119,7 +123,7 @@ export class FtpService implements Service {
   }
 
   private async listenOn(port: number, implicit: boolean): Promise<void> {
-    const server = createServer({noDelay: true}, (socket) => this.accept(socket, implicit))
+    const server = createServer({noDelay: true}, (socket) => void this.accept(socket, implicit))
     server.on('error', (error) => this.log.error('ftp listener error', {port, error: error.message}))
     await listen(server, this.ctx.settings.bind, port, implicit ? 'implicit FTPS service' : 'FTP service')
     this.servers.push(server)
@@ -131,9 +135,12 @@ export class FtpService implements Service {
     return Promise.resolve()
   }
 
-  private accept(socket: Socket, implicit: boolean): void {
+  private async accept(socket: Socket, implicit: boolean): Promise<void> {
     socket.on('error', () => {})
-    const admission = this.gate.admit(socket)
+    // behind a load balancer the client is the PROXY header's; data connections come from it directly (PASV advertises this node)
+    const address = await this.proxy.clientAddress(socket, this.log)
+    if (address === null || socket.destroyed) return
+    const admission = this.gate.admitAddress(address)
     if (!admission.ok) {
       this.log.info('ftp connection refused', {address: admission.address, reason: admission.reason})
       // implicit TLS: no FTP reply can be read before a handshake, and a refused peer gets none

@@ -4,6 +4,7 @@ import net, {type Socket} from 'node:net'
 import ssh2 from 'ssh2'
 import type {ClusterConfig} from '../../config/schema.js'
 import {ConnectionGate} from '../../net/connection-gate.js'
+import {ProxyFront} from '../../net/proxy-front.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
@@ -22,6 +23,7 @@ export class SftpService implements Service {
   private ssh: ssh2.Server
   private hostKey: string
   private readonly gate: ConnectionGate
+  private readonly proxy: ProxyFront
   private users: UserDirectory
   private readonly connections = new Set<SftpConnection>()
   /** Accepted sockets waiting for ssh2 to read their identification, by "address|port". */
@@ -33,6 +35,7 @@ export class SftpService implements Service {
     const cfg = ctx.store.current
     this.log = ctx.log.child('sftp')
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
+    this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     this.users = new UserDirectory(cfg.users)
     this.hostKey = cfg.serviceIdentity.sftpHostKey
     this.ssh = this.createSshServer(this.hostKey)
@@ -66,6 +69,7 @@ export class SftpService implements Service {
 
   async reload(config: ClusterConfig, _previous?: ClusterConfig): Promise<void> {
     this.gate.update(config.sites.files.ipFilter, config.limits)
+    this.proxy.update(config.sites.files.proxyProtocol)
     this.users = new UserDirectory(config.users)
     for (const c of this.connections) c.updateUser(this.users)
     if (config.serviceIdentity.sftpHostKey !== this.hostKey) {
@@ -122,7 +126,7 @@ export class SftpService implements Service {
   }
 
   private async bind(host: string, port: number): Promise<void> {
-    const listener = net.createServer({noDelay: true}, (socket) => this.accept(socket))
+    const listener = net.createServer({noDelay: true}, (socket) => void this.accept(socket))
     listener.on('error', (error) => this.log.error('listener error', {error: error.message}))
     await listen(listener, host, port, 'files-site SFTP service')
     this.listener = listener
@@ -138,10 +142,12 @@ export class SftpService implements Service {
     l?.close()
   }
 
-  private accept(socket: Socket): void {
+  private async accept(socket: Socket): Promise<void> {
     socket.on('error', () => {}) // resets by clients are normal; the close handler cleans up
     if (this.ctx.draining()) return void socket.destroy()
-    const admission = this.gate.admit(socket)
+    const address = await this.proxy.clientAddress(socket, this.log)
+    if (address === null || socket.destroyed) return
+    const admission = this.gate.admitAddress(address)
     if (!admission.ok) {
       this.log.info('connection refused', {address: admission.address, reason: admission.reason})
       socket.destroy()
