@@ -8,6 +8,7 @@ import {Defender} from '../net/defender.js'
 import {formatHostPort} from '../protocol/index.js'
 import {Membership} from '../cluster/membership.js'
 import {registerProbe} from '../cluster/probe.js'
+import {registerDrain} from '../cluster/drain.js'
 import {SyncEngine} from '../cluster/sync-engine.js'
 import {AdminService} from './admin/admin-service.js'
 import {HealthService} from './health/health-service.js'
@@ -51,6 +52,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   const engine = new SyncEngine(runtime)
   new Membership(runtime, engine).register()
   registerProbe(runtime)
+  registerDrain(runtime)
 
   const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...(await registerServices(runtime))]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())

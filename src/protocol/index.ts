@@ -22,7 +22,7 @@ export const PATHS = {
 } as const
 
 /** Exec requests the admin endpoint understands. */
-export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote'] as const
+export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain'] as const
 export type ExecCommand = (typeof EXEC_COMMANDS)[number]
 
 export type Role = 'standalone' | 'primary' | 'secondary'
@@ -170,6 +170,16 @@ export interface SyncResult {
   state: SyncState
   revision: number | null
   error: string | null
+}
+/** `drain`: put a node in maintenance (true, the default) or take it out (false). */
+export interface DrainRequest {
+  enable?: boolean
+}
+export interface DrainResult {
+  nodeId: string
+  draining: boolean
+  /** False when the node was already in the requested state. */
+  changed: boolean
 }
 export interface RollbackRequest {
   revision: number
