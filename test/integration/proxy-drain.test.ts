@@ -3,6 +3,7 @@
 // Addresses: 127.0.17.0/24 only — the node on .2, the "proxy" on .1, an untrusted peer on .3.
 import assert from 'node:assert/strict'
 import net from 'node:net'
+import tls from 'node:tls'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import type {ClusterConfig} from '../../src/config/schema.js'
@@ -16,6 +17,22 @@ const PROXY = '127.0.17.1'
 const STRANGER = '127.0.17.3'
 const FTP_PORT = 2121
 const SFTP_PORT = 2222
+const FTPS_PORT = 2990
+
+/** A TLS ClientHello as a client's first bytes (captured from node's TLS client). */
+async function clientHello(): Promise<Buffer> {
+  const capture = net.createServer()
+  await new Promise<void>((r) => capture.listen(0, STRANGER, r))
+  const hello = new Promise<Buffer>((r) => capture.once('connection', (s) => s.once('data', (d: Buffer) => (r(d), s.destroy()))))
+  const c = tls.connect({host: STRANGER, port: (capture.address() as net.AddressInfo).port, rejectUnauthorized: false})
+  c.on('error', () => {})
+  try {
+    return await hello
+  } finally {
+    c.destroy()
+    capture.close()
+  }
+}
 
 async function admin(): Promise<AdminClient> {
   return AdminClient.connect({host: NODE, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
@@ -37,7 +54,7 @@ class Peer {
   text = ''
   closed = false
   readonly socket: net.Socket
-  constructor(from: string, port: number, first: string) {
+  constructor(from: string, port: number, first: string | Buffer) {
     this.socket = net.connect({host: NODE, port, localAddress: from})
     this.socket.on('error', () => {})
     this.socket.setEncoding('latin1')
@@ -70,7 +87,7 @@ describe('PROXY protocol and drain on a real node', () => {
   const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: path.join(root, 'cli'), CLUSTER_PRIMARY: NODE}
   let node: TestNode
   const peers: Peer[] = []
-  const peer = (from: string, port: number, first: string) => {
+  const peer = (from: string, port: number, first: string | Buffer) => {
     const p = new Peer(from, port, first)
     peers.push(p)
     return p
@@ -100,6 +117,12 @@ describe('PROXY protocol and drain on a real node', () => {
     p.send('PASS alice-pw-123')
     await p.expect(/^230 /m, 'login')
     await pollUntil(() => /ftp login user=alice address=198\.51\.100\.20/.test(node.log), 'the login logged with the client address')
+  })
+
+  it('implicit FTPS: a ClientHello in the same segment as the header is not lost', async () => {
+    const hello = await clientHello()
+    const p = peer(PROXY, FTPS_PORT, Buffer.concat([Buffer.from(`PROXY TCP4 198.51.100.22 ${NODE} 40000 ${FTPS_PORT}\r\n`), hello]))
+    await pollUntil(() => p.text.length > 0 && p.text.charCodeAt(0) === 0x16, 'a TLS handshake record back (ServerHello)')
   })
 
   it('an untrusted peer is dropped before any byte, even with a valid header (SFTP and FTP)', async () => {

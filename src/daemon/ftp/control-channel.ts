@@ -92,6 +92,8 @@ export class ControlChannel {
     this.sock.off('data', this.onData)
     this.sock.off('close', this.onClose)
     this.sock.off('end', this.onClose)
+    // stop the resume our 'data' listener scheduled: it would flow bytes already buffered (a ClientHello read with a PROXY header) to no one
+    this.sock.pause()
   }
 
   private finish(): void {
