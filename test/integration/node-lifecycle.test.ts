@@ -8,8 +8,11 @@ import {after, describe, it} from 'node:test'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {readConfigFile} from '../../src/config/store.js'
 import {PATHS} from '../../src/protocol/index.js'
+import {spawn} from 'node:child_process'
 import {runCli} from '../helpers/cli.js'
-import {ADMIN_PASSWORD, createNode, tempDir, type TestNode} from '../helpers/node-process.js'
+import {CLI} from '../helpers/paths.js'
+import {needs} from '../helpers/tools.js'
+import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
 
 const nodes: TestNode[] = []
 after(async () => {
@@ -74,6 +77,26 @@ describe('cluster node start: errors', () => {
     const nopw = await runCli(['node', 'init', path.join(root, 'fresh'), '--bind', '127.0.2.4'], {env: {CLUSTER_ADMIN_PASSWORD: undefined}})
     assert.equal(nopw.code, 2)
     assert.match(nopw.stderr, /--admin-password/)
+  })
+
+  it('on a terminal, init prompts for the admin password (and the node then accepts it)', {skip: needs('script')}, async () => {
+    const dir = path.join(root, 'tty')
+    const env = {...process.env, NO_COLOR: '1'}
+    delete (env as Record<string, unknown>).CI
+    delete (env as Record<string, unknown>).CLUSTER_ADMIN_PASSWORD
+    // `script` gives the CLI a pseudo-terminal; the password is typed once the prompt is shown.
+    const child = spawn('script', ['-q', '-c', `${process.execPath} ${CLI} node init ${dir} --bind 127.0.2.30`, '/dev/null'], {env, stdio: ['pipe', 'pipe', 'pipe']})
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    await pollUntil(() => out.includes('Password for admin user'), 'the password prompt', 10_000, 50)
+    child.stdin.write('typed-at-a-tty\r')
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    child.stdin.end()
+    assert.equal(code, 0, out)
+    assert.match(out, /Initialised node/)
+    const config = JSON.parse(readFileSync(path.join(dir, 'config', 'current.json'), 'utf8'))
+    const {verifyPassword} = await import('../../src/config/password.js')
+    assert.equal(await verifyPassword('typed-at-a-tty', config.adminUsers[0].passwordHash), true)
   })
 
   it('SIGTERM stops the node gracefully, also with idle FTP, SFTP and admin sessions open', async () => {
