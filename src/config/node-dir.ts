@@ -22,6 +22,9 @@ export interface NodeSettings {
   healthPort: number
   /** Address advertised in FTP PASV replies (defaults to `bind`): the node's address as clients see it. */
   externalAddress: string | null
+  /** This node's passive FTP port range (overrides the cluster's `sites.files.ftp.pasvPortMin/Max`): behind a
+   *  load balancer each node's firewall may open a different range. */
+  pasvPorts: {min: number; max: number} | null
 }
 
 export function nodePaths(dataDir: string) {
@@ -71,6 +74,7 @@ export interface InitOptions {
   ftpsPort?: number
   healthPort?: number
   externalAddress?: string
+  pasvPorts?: {min: number; max: number}
 }
 
 export interface InitResult {
@@ -107,6 +111,7 @@ export async function initNodeDir(dataDir: string, opts: InitOptions): Promise<I
     storage,
     healthPort: opts.healthPort ?? DEFAULT_HEALTH_PORT,
     externalAddress: opts.externalAddress ?? null,
+    pasvPorts: opts.pasvPorts ?? null,
   }
   const config = defaultConfig({
     adminUser: opts.adminUser,
@@ -153,11 +158,17 @@ export async function readNodeSettings(dataDir: string): Promise<NodeSettings> {
   if (typeof o.storage !== 'string' || !path.isAbsolute(o.storage)) throw bad('storage', 'expected an absolute path')
   if (typeof o.healthPort !== 'number' || !Number.isInteger(o.healthPort) || o.healthPort < 1 || o.healthPort > 65535) throw bad('healthPort', 'expected a port 1-65535')
   if (o.externalAddress != null && (typeof o.externalAddress !== 'string' || isIP(o.externalAddress) === 0)) throw bad('externalAddress', 'expected an IP address or null')
+  const pasv = o.pasvPorts as {min?: unknown; max?: unknown} | null | undefined
+  const isPort = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1024 && v <= 65535
+  if (pasv != null && (typeof pasv !== 'object' || !isPort(pasv.min) || !isPort(pasv.max) || (pasv.max as number) < (pasv.min as number))) {
+    throw bad('pasvPorts', 'expected {"min": 1024-65535, "max": ≥ min} or null')
+  }
   return {
     nodeId: o.nodeId,
     bind: o.bind,
     storage: o.storage,
     healthPort: o.healthPort,
     externalAddress: (o.externalAddress as string | null | undefined) ?? null,
+    pasvPorts: pasv ? {min: pasv.min as number, max: pasv.max as number} : null,
   }
 }

@@ -99,6 +99,26 @@ describe('cluster node start: errors', () => {
     assert.equal(await verifyPassword('typed-at-a-tty', config.adminUsers[0].passwordHash), true)
   })
 
+  it('a node-local PASV range (init --pasv-ports) is what FTP advertises', {skip: needs('curl')}, async () => {
+    const n = await node(root, '127.0.2.31', ['--pasv-ports', '50210-50211'])
+    await n.start()
+    const c = await AdminClient.connect({host: n.bind, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    const config = await c.readJson<Record<string, any>>(PATHS.config)
+    const {hashPassword} = await import('../../src/config/password.js')
+    config.users.push({name: 'pat', passwordHash: await hashPassword('pat-password'), publicKeys: [], home: '/pat', permissions: ['list'], disabled: false})
+    await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+    c.close()
+    const {spawnSync} = await import('node:child_process')
+    const r = spawnSync('curl', ['-sS', '-v', '--disable-epsv', '-u', 'pat:pat-password', `ftp://${n.bind}:2121/`], {encoding: 'utf8', timeout: 20_000})
+    assert.equal(r.status, 0, r.stderr)
+    const m = /227 Entering Passive Mode \((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(r.stderr)
+    assert.ok(m, r.stderr)
+    const port = Number(m[5]) * 256 + Number(m[6])
+    assert.ok(port >= 50210 && port <= 50211, `PASV port ${port} in the node's range`)
+    assert.equal(m.slice(1, 5).join('.'), n.bind)
+    await n.stop()
+  })
+
   it('SIGTERM stops the node gracefully, also with idle FTP, SFTP and admin sessions open', async () => {
     const n = await node(root, '127.0.2.5')
     await n.start()

@@ -26,6 +26,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     'ftps-port': Flags.integer({description: 'implicit FTPS port (cluster-wide)', min: 1, max: 65535}),
     'health-port': Flags.integer({description: 'HTTP health endpoint port (node-local)', min: 1, max: 65535}),
     'external-address': Flags.string({description: 'address advertised in FTP PASV replies [default: --bind]'}),
+    'pasv-ports': Flags.string({description: 'this node\'s passive FTP port range, MIN-MAX [default: the cluster\'s 50000-50099]', helpValue: 'MIN-MAX'}),
   }
 
   async run(): Promise<InitResult> {
@@ -41,10 +42,16 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
       password = await promptPassword(`Password for admin user "${f['admin-user']}":`)
     }
     if (password !== null && password.length < 8) throw usageError('--admin-password: use at least 8 characters')
+    let pasvPorts: {min: number; max: number} | undefined
+    if (f['pasv-ports']) {
+      const m = /^(\d+)-(\d+)$/.exec(f['pasv-ports'])
+      pasvPorts = m ? {min: Number(m[1]), max: Number(m[2])} : undefined
+      if (!pasvPorts || pasvPorts.min < 1024 || pasvPorts.max > 65535 || pasvPorts.max < pasvPorts.min) throw usageError('--pasv-ports: expected MIN-MAX within 1024-65535, e.g. 50000-50099')
+    }
     const result = await initNodeDir(this.args.dir, {
       bind: f.bind, adminUser: f['admin-user'], adminPassword: password, adminPublicKeys: keys, storage: f.storage,
       adminPort: f['admin-port'], sftpPort: f['sftp-port'], ftpPort: f['ftp-port'], ftpsPort: f['ftps-port'],
-      healthPort: f['health-port'], externalAddress: f['external-address'],
+      healthPort: f['health-port'], externalAddress: f['external-address'], pasvPorts,
     })
     this.say(`Initialised node ${result.nodeId} in ${result.dataDir}`)
     this.say(`  bind address      ${result.settings.bind}`)

@@ -43,7 +43,8 @@ export class FtpService implements Service {
     this.log = ctx.log.child('ftp')
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
-    this.pool = new PasvPortPool(cfg.sites.files.ftp.pasvPortMin, cfg.sites.files.ftp.pasvPortMax)
+    const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
+    this.pool = new PasvPortPool(pasv.min, pasv.max)
     const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
     this.host = {
       config: () => this.ctx.store.current,
@@ -93,7 +94,9 @@ export class FtpService implements Service {
     const files = config.sites.files
     this.gate.update(files.ipFilter, config.limits)
     this.proxy.update(files.proxyProtocol)
-    this.pool.update(files.ftp.pasvPortMin, files.ftp.pasvPortMax)
+    // A node-local range (node.json) wins over the cluster's.
+    const pasv = this.ctx.settings.pasvPorts ?? {min: files.ftp.pasvPortMin, max: files.ftp.pasvPortMax}
+    this.pool.update(pasv.min, pasv.max)
     for (const c of this.connections) {
       c.applyConfig(config, this.gate.allowedByFilter(c.address)).catch((error: unknown) => {
         this.log.warn('ftp reload of a session failed', {address: c.address, error: (error as Error).message})
