@@ -111,6 +111,13 @@ export class NodeRuntime {
       bind: this.settings.bind,
       draining: this.draining,
       clusterPublicKey: this.identity.clusterPublicKey,
+      ftp: {
+        enabled: c.sites.files.ftp.enabled,
+        port: c.sites.files.ftp.port,
+        advertise: this.settings.externalAddress ?? this.settings.bind,
+        pasvPortMin: this.settings.pasvPorts?.min ?? c.sites.files.ftp.pasvPortMin,
+        pasvPortMax: this.settings.pasvPorts?.max ?? c.sites.files.ftp.pasvPortMax,
+      },
       hostKeyFingerprint: this.identity.hostKeyFingerprint,
       time: new Date().toISOString(),
     }

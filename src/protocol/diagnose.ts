@@ -10,7 +10,7 @@ import {CLUSTER_SSH_USER, DEFAULT_ADMIN_PORT, PATHS, fingerprintOf, formatHostPo
 export type CheckName = DiagnoseCheck['name']
 
 /** The checks in the order they run; each needs the ones before it, except version and clock (need sftp). */
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock']
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv']
 
 /** Clocks further apart than this fail the clock check. */
 export const DEFAULT_MAX_SKEW_MS = 5000
@@ -262,6 +262,52 @@ function readStatus(client: ssh2.Client, timeoutMs: number): Promise<NodeStatus>
   })
 }
 
+/** Reads an FTP greeting line ("220 …") within the timeout. */
+function ftpGreeting(socket: net.Socket, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    let text = ''
+    const done = (v: string | null) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(v)
+    }
+    const timer = setTimeout(() => done(null), timeoutMs)
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+      if (text.includes('\n')) done(text.split(/\r?\n/)[0])
+    })
+    socket.once('close', () => done(text || null))
+  })
+}
+
+/**
+ * The FTP control port answers, and the passive range is reachable: a closed port answers at once (refused),
+ * a firewall that drops the range makes the connection time out — the classic "LIST hangs" behind a balancer.
+ */
+export async function ftpChecks(address: string, status: NodeStatus, o: Pick<DiagnoseOptions, 'timeoutMs' | 'localAddress'>): Promise<DiagnoseCheck[]> {
+  const ftp = status.ftp
+  if (!ftp) return [pass('ftp', 'not reported by this node (older version)'), pass('ftp-pasv', 'not checked')]
+  if (!ftp.enabled) return [pass('ftp', 'FTP is disabled on this cluster'), pass('ftp-pasv', 'FTP is disabled')]
+  const out: DiagnoseCheck[] = []
+  const control = await tcpConnect(address, ftp.port, o.timeoutMs, o.localAddress)
+  if (!control.socket) {
+    out.push(fail('ftp', `cannot reach the FTP port ${formatHostPort(address, ftp.port)}: ${control.code}`, control.code === 'ECONNREFUSED' ? 'the FTP service is down on that node; see its log and `cluster health`' : `a firewall drops port ${ftp.port}; open it`))
+  } else {
+    const greeting = await ftpGreeting(control.socket, o.timeoutMs)
+    out.push(greeting?.startsWith('220')
+      ? pass('ftp', `${formatHostPort(address, ftp.port)} greets: ${greeting.slice(0, 60)}`)
+      : fail('ftp', `${formatHostPort(address, ftp.port)} answered ${greeting ? `"${greeting.slice(0, 60)}"` : 'nothing'} instead of a 220 greeting`, greeting?.startsWith('421') ? 'this address is refused by the files site (IP filter, ban or limits)' : 'see the node\'s log'))
+  }
+  const probes = [...new Set([ftp.pasvPortMin, ftp.pasvPortMax])]
+  const results = await Promise.all(probes.map((p) => tcpConnect(ftp.advertise, p, Math.min(o.timeoutMs, 3000), o.localAddress)))
+  const dropped = probes.filter((_, i) => results[i].code === 'ETIMEDOUT' || results[i].code === 'EHOSTUNREACH' || results[i].code === 'ENETUNREACH')
+  for (const r of results) r.socket?.destroy()
+  out.push(dropped.length === 0
+    ? pass('ftp-pasv', `passive ports ${ftp.pasvPortMin}-${ftp.pasvPortMax} on ${ftp.advertise} are reachable (refused until a transfer opens one)`)
+    : fail('ftp-pasv', `passive ports ${dropped.join(', ')} on ${ftp.advertise} do not answer (dropped by a firewall or unroutable)`, `open ${ftp.pasvPortMin}-${ftp.pasvPortMax}/tcp to ${ftp.advertise}, or set the node's advertised address and range (cluster node init --external-address --pasv-ports)`))
+  return out
+}
+
 /** Runs the checks against `host:port`; never throws: every problem is a failed check with a hint. */
 export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[]> {
   const names = o.credentials ? CHECK_ORDER : CHECK_ORDER.slice(0, CHECK_ORDER.indexOf('host-key') + 1)
@@ -320,6 +366,7 @@ export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[
     checks.push(pass('sftp', `read ${PATHS.status}: node ${status.nodeId}, ${status.role}, revision ${status.revision}`))
     checks.push(versionCheck(status.version, o.version))
     checks.push(clockCheck(status.time, (t0 + t1) / 2, t1 - t0, o.maxSkewMs))
+    checks.push(...(await ftpChecks(resolved.address, status, o)))
     return checks
   } finally {
     client.end()

@@ -50,6 +50,8 @@ export interface NodeStatus {
   clusterPublicKey: string
   /** SHA256 fingerprint of this node's admin host key. */
   hostKeyFingerprint: string
+  /** The FTP listener as clients must reach it: control port, PASV address and range (node-local settings win). */
+  ftp?: {enabled: boolean; port: number; advertise: string; pasvPortMin: number; pasvPortMax: number}
   /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
   time: string
 }
@@ -187,7 +189,7 @@ export interface RollbackRequest {
 
 /** A probe check, as `cluster diagnose --json` shows it. */
 export interface DiagnoseCheck {
-  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock'
+  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv'
   ok: boolean
   detail: string
   hint?: string

@@ -118,3 +118,22 @@ describe('runDiagnostics against local sockets', () => {
     assert.ok(checks.slice(1).every((c) => c.detail.startsWith('skipped:')))
   })
 })
+
+describe('ftpChecks', () => {
+  it('passes a greeting FTP port and a refusing (reachable) PASV range; skips when FTP is disabled', async () => {
+    const {ftpChecks} = await import('../../src/protocol/diagnose.js')
+    const net = await import('node:net')
+    const server = net.createServer((s) => s.end('220 test ready\r\n'))
+    await new Promise<void>((r) => server.listen(0, '127.0.8.201', r))
+    const port = (server.address() as {port: number}).port
+    try {
+      const base = {enabled: true, port, advertise: '127.0.8.201', pasvPortMin: 1029, pasvPortMax: 1030}
+      const checks = await ftpChecks('127.0.8.201', {ftp: base} as never, {timeoutMs: 2000})
+      assert.deepEqual(checks.map((c) => [c.name, c.ok]), [['ftp', true], ['ftp-pasv', true]])
+      const off = await ftpChecks('127.0.8.201', {ftp: {...base, enabled: false}} as never, {timeoutMs: 2000})
+      assert.match(off[0].detail, /disabled/)
+    } finally {
+      server.close()
+    }
+  })
+})
