@@ -84,14 +84,19 @@ function startProcess(node: TestNode): Promise<void> {
       if (error) reject(error)
       else resolve()
     }
+    const from = node.log.length // a restart must not count the previous run's "ready"
     const onData = (d: Buffer) => {
       node.log += d.toString()
-      if (/\] ready /.test(node.log)) done()
+      if (/\] ready /.test(node.log.slice(from))) done()
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
     child.on('exit', (code, signal) => {
       running.delete(child)
+      // An exit nobody asked for is a crash: show its log, or the test only sees "connection refused" later.
+      if (settled && code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') {
+        process.stderr.write(`node ${node.bind} exited unexpectedly (${code ?? signal}); its log:\n${node.log.slice(-4000)}\n`)
+      }
       done(new Error(`node ${node.bind} exited (${code ?? signal}) before ready:\n${node.log}`))
     })
   })
