@@ -7,7 +7,8 @@ command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
-[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy"; exit 0; }
+[ -x /usr/sbin/vsftpd ] || missing="$missing vsftpd"
+[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "NOTICE: cannot install$missing here (no apt-get); their tests will be skipped" >&2; exit 0
 fi

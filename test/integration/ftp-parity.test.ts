@@ -120,7 +120,11 @@ test('ftp parity with vsftpd: same outcome per lftp command, identical trees and
   }
 
   // --- ours ---
-  const f = await startFtp({bind: OURS.bind, ftpPort: OURS.ftp, ftpsPort: OURS.ftps, pasvMin: OURS.pasvMin, pasvMax: OURS.pasvMax, mutate: (c) => (c.sites.files.ftps.enabled = false)})
+  const f = await startFtp({bind: OURS.bind, ftpPort: OURS.ftp, ftpsPort: OURS.ftps, pasvMin: OURS.pasvMin, pasvMax: OURS.pasvMax, mutate: (c) => {
+    c.sites.files.ftps.enabled = false
+    // The counterpart of vsftpd's anonymous user, who may not SITE CHMOD: our user without the chmod right.
+    c.users[0].permissions = c.users[0].permissions.filter((p) => p !== 'chmod')
+  }})
   t.after(() => f.stop())
 
   // --- local material: a small file, a 2.5 MB random file, a nested tree of 8 files ---
@@ -200,11 +204,10 @@ test('ftp parity with vsftpd: same outcome per lftp command, identical trees and
     'mkdir a', 'rm does-not-exist', 'rmdir a', 'mv a/nope.txt a/x.txt', 'get missing.txt -o {D}/missing.txt', 'cd nowhere',
     `put ${L('small.txt')} -o nodir/x.txt`, 'mkdir a/b/c/d', 'rm a', 'get a -o {D}/a-as-file', 'chmod 600 a/renamed.txt',
   ], table)
-  // Same class, different reasons: vsftpd never lets an anonymous user SITE CHMOD (chmod_enable covers local
-  // users only), while our FTP engine has no SITE command at all (502), even for a user holding the "chmod"
-  // permission (SFTP setstat honours it). If SITE CHMOD is implemented, this line changes, not the parity.
+  // SITE CHMOD without the right to: vsftpd refuses its anonymous user (chmod_enable covers local users only),
+  // we refuse a user without the "chmod" permission — both 550.
   const chmod = outcomes.find((o) => o.command.startsWith('chmod'))!
-  assert.match(chmod.detail.ours, /^502 /, table)
+  assert.match(chmod.detail.ours, /^550 /, table)
   assert.match(chmod.detail.theirs, /^550 Permission denied/, table)
 
   assert.equal(listings.ours, listings.theirs)

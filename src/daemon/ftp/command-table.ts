@@ -4,6 +4,7 @@ import {DATA_COMMANDS} from './data-commands.js'
 import {FILE_COMMANDS} from './file-commands.js'
 import type {FtpConnection} from './ftp-connection.js'
 import {INFO_COMMANDS} from './info-commands.js'
+import {SITE_COMMANDS} from './site-commands.js'
 import {TRANSFER_COMMANDS} from './transfer-commands.js'
 
 export interface Command {
@@ -17,5 +18,5 @@ export interface Command {
 export type CommandSet = Record<string, Command>
 
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  Object.entries({...AUTH_COMMANDS, ...INFO_COMMANDS, ...DATA_COMMANDS, ...FILE_COMMANDS, ...TRANSFER_COMMANDS}),
+  Object.entries({...AUTH_COMMANDS, ...INFO_COMMANDS, ...DATA_COMMANDS, ...FILE_COMMANDS, ...TRANSFER_COMMANDS, ...SITE_COMMANDS}),
 )

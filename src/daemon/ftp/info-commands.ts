@@ -9,6 +9,7 @@ const FEATURES = [
   'EPRT',
   'EPSV',
   'MDTM',
+  'MFMT',
   'MLST type*;size*;modify*;perm*;unix.mode*;',
   'PASV',
   'REST STREAM',
@@ -18,8 +19,8 @@ const FEATURES = [
 ]
 
 const HELP = [
-  'ABOR', 'APPE', 'AUTH', 'CDUP', 'CWD', 'DELE', 'EPRT', 'EPSV', 'FEAT', 'HELP', 'LIST', 'MDTM', 'MKD', 'MLSD', 'MLST', 'MODE',
-  'NLST', 'NOOP', 'OPTS', 'PASS', 'PASV', 'PBSZ', 'PORT', 'PROT', 'PWD', 'QUIT', 'REST', 'RETR', 'RMD', 'RNFR', 'RNTO', 'SIZE',
+  'ABOR', 'APPE', 'AUTH', 'CDUP', 'CWD', 'DELE', 'EPRT', 'EPSV', 'FEAT', 'HELP', 'LIST', 'MDTM', 'MKD', 'MFMT', 'MLSD', 'MLST', 'MODE',
+  'NLST', 'NOOP', 'OPTS', 'PASS', 'PASV', 'PBSZ', 'PORT', 'PROT', 'PWD', 'QUIT', 'REST', 'RETR', 'RMD', 'RNFR', 'RNTO', 'SITE', 'SIZE',
   'STAT', 'STOR', 'STRU', 'SYST', 'TYPE', 'USER', 'XPWD',
 ]
 
