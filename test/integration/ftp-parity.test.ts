@@ -5,31 +5,20 @@
 // root itself must not be writable), so every lftp command works relative to /pub there and to / for us.
 import assert from 'node:assert/strict'
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
-import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync} from 'node:fs'
 import {connect} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
 import {PASSWORD, USER, killAll, run, startFtp} from '../helpers/ftp-fixture.js'
 import {needs} from '../helpers/tools.js'
+import {fileTree} from '../helpers/tree.js'
 
 const VSFTPD = '/usr/sbin/vsftpd'
 const OURS = {bind: '127.0.31.1', ftp: 20311, ftps: 20312, pasvMin: 20330, pasvMax: 20339}
 const THEIRS = {bind: '127.0.31.2', port: 20321, pasvMin: 20340, pasvMax: 20349}
 
-/** name → size:sha256 for every file, name/ for every directory, below `root` (mode bits ignored). */
-function tree(root: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const name of readdirSync(path.join(root, rel)).sort()) {
-    if (name.endsWith('.ftpcluster-part')) continue
-    const r = rel ? `${rel}/${name}` : name
-    const st = statSync(path.join(root, r))
-    if (st.isDirectory()) Object.assign(out, {[`${r}/`]: 'dir'}, tree(root, r))
-    else out[r] = `${st.size}:${createHash('sha256').update(readFileSync(path.join(root, r))).digest('hex')}`
-  }
-  return out
-}
 
 /** Resolves once `host:port` sends a 220 greeting; rejects when the deadline passes or the server exits. */
 async function waitForGreeting(host: string, port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
@@ -212,13 +201,13 @@ test('ftp parity with vsftpd: same outcome per lftp command, identical trees and
 
   assert.equal(listings.ours, listings.theirs)
   assert.equal(listings.ours, 'a/b/,a/renamed.txt')
-  const ours = tree(f.home)
-  assert.deepEqual(ours, tree(pub))
+  const ours = fileTree(f.home)
+  assert.deepEqual(ours, fileTree(pub))
   assert.ok(ours['tree/d2/x/f5.bin'] && ours['tree/emptydir/'] && ours['a/renamed.txt'] && !ours['deep/'] && !ours['c/'] && !ours['a/over.txt'], JSON.stringify(ours, null, 1))
-  assert.deepEqual(tree(L('down-ours')), tree(L('down-theirs')))
+  assert.deepEqual(fileTree(L('down-ours')), fileTree(L('down-theirs')))
   assert.deepEqual(readFileSync(L('down-ours/back.bin')), readFileSync(L('big.bin')))
   assert.deepEqual(readFileSync(L('down-ours/overwritten.txt')), readFileSync(L('small.txt')))
   // the rename over an existing file replaced it on both sides
-  assert.equal(ours['a/renamed.txt'], tree(work)['small.txt'])
-  assert.deepEqual(tree(L('down-ours/tree')), tree(L('src')))
+  assert.equal(ours['a/renamed.txt'], fileTree(work)['small.txt'])
+  assert.deepEqual(fileTree(L('down-ours/tree')), fileTree(L('src')))
 })

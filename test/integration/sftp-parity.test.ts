@@ -2,27 +2,16 @@
 // SFTP service give the same outcome command by command (success or failure) and identical trees.
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
 import {collect, missingTools, startFixture} from '../helpers/sftp-fixture.js'
+import {fileTree} from '../helpers/tree.js'
 
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server'
 
-/** name → size:sha256 for every file, name/ for every directory, below `root`. */
-function tree(root: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const name of readdirSync(path.join(root, rel)).sort()) {
-    if (name.endsWith('.ftpcluster-part')) continue
-    const r = rel ? `${rel}/${name}` : name
-    const st = statSync(path.join(root, r))
-    if (st.isDirectory()) Object.assign(out, {[`${r}/`]: 'dir'}, tree(root, r))
-    else out[r] = `${st.size}:${createHash('sha256').update(readFileSync(path.join(root, r))).digest('hex').slice(0, 16)}:${(st.mode & 0o777).toString(8)}`
-  }
-  return out
-}
 
 test('sftp parity with OpenSSH sftp-server: same outcome per command, identical trees', {skip: missingTools('sftp', 'ssh-keygen') ?? (existsSync(SFTP_SERVER) ? undefined : `skipped: ${SFTP_SERVER} not installed (apt-get install openssh-sftp-server)`)}, async (t) => {
   const f = await startFixture(t)
@@ -67,8 +56,8 @@ test('sftp parity with OpenSSH sftp-server: same outcome per command, identical 
   const differing = outcomes.filter((o) => (o.ours === 0) !== (o.theirs === 0))
   // Symlink creation is refused on purpose: a client-made link is a way out of the jail.
   assert.deepEqual(differing.map((o) => o.command), ['ln -s a/renamed.txt link'], JSON.stringify(outcomes, null, 1))
-  const theirTree = tree(theirs)
+  const theirTree = fileTree(theirs, {modes: true})
   delete theirTree.link
-  assert.deepEqual(tree(f.home), theirTree)
+  assert.deepEqual(fileTree(f.home, {modes: true}), theirTree)
   assert.deepEqual(readFileSync(L('back-ours.bin')), readFileSync(L('big.bin')))
 })
