@@ -7,6 +7,7 @@ import type {AdminClient} from '../protocol/admin-client.js'
 import {BaseCommand, usageError} from './base-command.js'
 import {Contexts} from './contexts.js'
 import {KnownHosts} from './known-hosts.js'
+import {Progress} from './ui/progress.js'
 import {promptPassword, readStdin} from './ui/prompt.js'
 
 export abstract class ClusterCommand<T extends typeof Command> extends BaseCommand<T> {
@@ -85,6 +86,16 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
     })
     this.clients.push(client)
     return client
+  }
+
+  /** Runs an exec action, showing its progress events on stderr as they come. */
+  protected async runAction<R>(client: AdminClient, command: string, args: object | null): Promise<R> {
+    const progress = new Progress()
+    try {
+      return await client.exec<R>(command, args, (e) => (e.done ? progress.done(e.message) : progress.step(e.message)))
+    } finally {
+      progress.stop()
+    }
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

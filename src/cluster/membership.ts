@@ -2,7 +2,6 @@
 // secondary), remove-server / leave, promote, sync and sync-me. Registered as exec handlers by the daemon.
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {contentHash} from '../config/canonical-json.js'
 import {redactSecrets, validateConfig, type ClusterConfig, type ServerEntry} from '../config/schema.js'
 import {serializeConfig} from '../config/store.js'
 import {writeFileAtomic} from '../config/atomic-file.js'
@@ -19,6 +18,7 @@ import {
 } from '../protocol/index.js'
 import type {Actor, ExecContext, NodeRuntime} from '../daemon/node-runtime.js'
 import {diffConfigs} from '../config/config-diff.js'
+import {connectAsMember} from './member-client.js'
 import type {SyncEngine} from './sync-engine.js'
 
 function str(args: Record<string, unknown>, key: string, required = true): string | undefined {
@@ -216,13 +216,7 @@ export class Membership {
     let warning: string | null = null
     let client: AdminClient | undefined
     try {
-      client = await AdminClient.connect({
-        host, port: p, localAddress: this.node.settings.bind, timeoutMs: 5000,
-        credentials: {username: 'cluster', privateKey: this.node.identity.clusterPrivateKey},
-        checkHostKey: (fp) => {
-          if (fp !== entry.fingerprint) throw new OperationError('host-key', `host key of ${formatHostPort(host, p)} changed`)
-        },
-      })
+      client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, entry)
       await client.exec('leave', {})
       released = true
     } catch (error) {
@@ -271,8 +265,3 @@ export class Membership {
   }
 }
 
-export function sameContent(a: ClusterConfig, b: ClusterConfig): boolean {
-  return contentHash(a) === contentHash(b)
-}
-
-export type {SyncResult}

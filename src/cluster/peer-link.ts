@@ -1,8 +1,9 @@
 // One secondary as the primary sees it: a kept-open admin connection authenticated with the cluster key,
 // the sync state, and pushes that never overlap (a change during a push triggers one more push).
-import {AdminClient} from '../protocol/admin-client.js'
+import type {AdminClient} from '../protocol/admin-client.js'
 import {OperationError, PATHS, formatHostPort, type NodeStatus, type SyncResult, type SyncState} from '../protocol/index.js'
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
+import {connectAsMember} from './member-client.js'
 
 export interface LinkOwner {
   config(): ClusterConfig
@@ -110,18 +111,7 @@ export class PeerLink {
 
   private async connect(): Promise<AdminClient> {
     if (this.client) return this.client
-    const client = await AdminClient.connect({
-      host: this.entry.host,
-      port: this.entry.port,
-      credentials: {username: 'cluster', privateKey: this.owner.clusterPrivateKey},
-      localAddress: this.owner.localAddress,
-      timeoutMs: 5000,
-      checkHostKey: (fp) => {
-        if (fp !== this.entry.fingerprint) {
-          throw new OperationError('host-key', `host key of ${this.address} changed: pinned ${this.entry.fingerprint}, presented ${fp}`, 'if the node was re-initialised, remove and add it again')
-        }
-      },
-    })
+    const client = await connectAsMember(this.owner.clusterPrivateKey, this.owner.localAddress, this.entry)
     client.onClose(() => {
       if (this.client === client) this.client = undefined
     })

@@ -2,9 +2,10 @@
 // debounce), re-checks them on the sync interval and repairs drift; a secondary that boots asks for a push.
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
 import {serializeConfig} from '../config/store.js'
-import {AdminClient} from '../protocol/admin-client.js'
+import type {AdminClient} from '../protocol/admin-client.js'
 import {OperationError, formatHostPort, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
-import type {NodeRuntime} from '../daemon/node-runtime.js'
+import {VERSION, type NodeRuntime} from '../daemon/node-runtime.js'
+import {connectAsMember} from './member-client.js'
 import {PeerLink} from './peer-link.js'
 
 const DEBOUNCE_MS = 3
@@ -77,7 +78,7 @@ export class SyncEngine {
     const c = this.node.config
     const servers: ServerInfo[] = []
     if (c.primary) {
-      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy, version: this.node.status().version})
+      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy, version: VERSION})
     }
     for (const s of c.servers) {
       const l = this.links.get(s.nodeId)
@@ -169,16 +170,7 @@ export class SyncEngine {
       if (this.stopped || this.node.role() !== 'secondary' || !c.primary) return
       let client: AdminClient | undefined
       try {
-        client = await AdminClient.connect({
-          host: c.primary.host,
-          port: c.primary.port,
-          credentials: {username: 'cluster', privateKey: this.node.identity.clusterPrivateKey},
-          localAddress: this.node.settings.bind,
-          timeoutMs: 5000,
-          checkHostKey: (fp) => {
-            if (fp !== c.primary!.fingerprint) throw new OperationError('host-key', `the primary's host key changed: pinned ${c.primary!.fingerprint}, presented ${fp}`)
-          },
-        })
+        client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, c.primary)
         const result = await client.exec<SyncResult>('sync-me', {nodeId: this.node.settings.nodeId})
         this.node.log.info('boot-time sync from the primary', {state: result.state, revision: result.revision})
       } catch (error) {

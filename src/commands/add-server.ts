@@ -1,10 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 import {usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
-import {Progress} from '../cli/ui/progress.js'
 import {confirm, promptInput, promptPassword} from '../cli/ui/prompt.js'
 import {renderTable} from '../cli/ui/table.js'
-import {formatHostPort, type AddServerResult, type ProgressEvent} from '../protocol/index.js'
+import {formatHostPort, type AddServerResult} from '../protocol/index.js'
 
 export default class AddServer extends ClusterCommand<typeof AddServer> {
   static override summary = 'Register a secondary with the primary (the first one makes the connected server the primary)'
@@ -41,26 +40,19 @@ The secondary's admin IP filter must allow the primary's address; if it does not
       throw usageError('cancelled')
     }
     const client = await this.connect(this.primaryTarget())
-    const progress = new Progress()
-    const onProgress = (e: ProgressEvent) => (e.done ? progress.done(e.message) : progress.step(e.message))
-    try {
-      const result = await client.exec<AddServerResult>('add-server', {
-        host: target.host, port: target.port, username: this.flags['secondary-user'], password,
-        fingerprint: this.flags.fingerprint, dryRun: this.flags['dry-run'],
-      }, onProgress)
-      progress.stop()
-      if (result.dryRun) {
-        this.say(`Dry run: adding ${at} would replace ${result.changes?.length ?? 0} field(s) of its configuration:`)
-        this.say(renderTable(['FIELD', 'PRIMARY (new)', 'SECONDARY (now)'], (result.changes ?? []).slice(0, 50).map((c) => [c.path, short(c.primary), short(c.server)])))
-        if ((result.changes?.length ?? 0) > 50) this.say(`… and ${result.changes!.length - 50} more (--json shows all)`)
-      } else {
-        this.say(`${this.paint.ok('Added')} ${at} (node ${result.server.nodeId}) as a secondary at revision ${result.revision}`)
-        this.say(`Its previous configuration is kept on it at ${result.backup}`)
-      }
-      return result
-    } finally {
-      progress.stop()
+    const result = await this.runAction<AddServerResult>(client, 'add-server', {
+      host: target.host, port: target.port, username: this.flags['secondary-user'], password,
+      fingerprint: this.flags.fingerprint, dryRun: this.flags['dry-run'],
+    })
+    if (result.dryRun) {
+      this.say(`Dry run: adding ${at} would replace ${result.changes?.length ?? 0} field(s) of its configuration:`)
+      this.say(renderTable(['FIELD', 'PRIMARY (new)', 'SECONDARY (now)'], (result.changes ?? []).slice(0, 50).map((c) => [c.path, short(c.primary), short(c.server)])))
+      if ((result.changes?.length ?? 0) > 50) this.say(`… and ${result.changes!.length - 50} more (--json shows all)`)
+    } else {
+      this.say(`${this.paint.ok('Added')} ${at} (node ${result.server.nodeId}) as a secondary at revision ${result.revision}`)
+      this.say(`Its previous configuration is kept on it at ${result.backup}`)
     }
+    return result
   }
 }
 

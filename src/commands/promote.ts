@@ -1,7 +1,6 @@
 import {Args} from '@oclif/core'
 import {usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
-import {Progress} from '../cli/ui/progress.js'
 import {confirm} from '../cli/ui/prompt.js'
 import {formatHostPort, type PromoteResult} from '../protocol/index.js'
 
@@ -19,13 +18,8 @@ export default class Promote extends ClusterCommand<typeof Promote> {
     const at = formatHostPort(target.host, target.port)
     if (this.interactive && !(await confirm(`Make ${at} the primary? Do this only when the old primary is lost.`))) throw usageError('cancelled')
     const client = await this.connect(target)
-    const progress = new Progress()
-    try {
-      const result = await client.exec<PromoteResult>('promote', {}, (e) => (e.done ? progress.done(e.message) : progress.step(e.message)))
-      this.say(`${at} is now the primary (epoch ${result.epoch}, revision ${result.revision}). Use --primary ${result.primary} from now on.`)
-      return result
-    } finally {
-      progress.stop()
-    }
+    const result = await this.runAction<PromoteResult>(client, 'promote', {})
+    this.say(`${at} is now the primary (epoch ${result.epoch}, revision ${result.revision}). Use --primary ${result.primary} from now on.`)
+    return result
   }
 }

@@ -1,7 +1,6 @@
 import {Args} from '@oclif/core'
 import {usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
-import {Progress} from '../cli/ui/progress.js'
 import {confirm} from '../cli/ui/prompt.js'
 import {formatHostPort, type RemoveServerResult} from '../protocol/index.js'
 
@@ -18,14 +17,9 @@ export default class RemoveServer extends ClusterCommand<typeof RemoveServer> {
     const at = formatHostPort(target.host, target.port)
     if (this.interactive && !(await confirm(`Remove ${at} from the cluster?`))) throw usageError('cancelled')
     const client = await this.connect(this.primaryTarget())
-    const progress = new Progress()
-    try {
-      const result = await client.exec<RemoveServerResult>('remove-server', target, (e) => (e.done ? progress.done(e.message) : progress.step(e.message)))
-      this.say(`Removed ${at} (revision ${result.revision})`)
-      if (result.warning) this.warn(result.warning)
-      return result
-    } finally {
-      progress.stop()
-    }
+    const result = await this.runAction<RemoveServerResult>(client, 'remove-server', target)
+    this.say(`Removed ${at} (revision ${result.revision})`)
+    if (result.warning) this.warn(result.warning)
+    return result
   }
 }

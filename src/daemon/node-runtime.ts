@@ -44,15 +44,14 @@ export interface NodeIdentity {
 }
 
 /** Decides whether a pushed configuration may replace the current one (the fence against a stale primary). */
-export function fenceCheck(incoming: ClusterConfig, current: ClusterConfig): void {
-  const incomingHash = contentHash(incoming)
-  const currentHash = contentHash(current)
+export function fenceCheck(incoming: ClusterConfig, current: ClusterConfig, currentHash = contentHash(current)): void {
   if (incoming.epoch > current.epoch) return
   if (incoming.epoch < current.epoch) {
     throw new OperationError('fenced', `refused: epoch ${incoming.epoch} is older than this node's epoch ${current.epoch} (a newer primary was promoted)`, 'this primary is stale; make changes on the current primary')
   }
   if (incoming.revision > current.revision) return
-  if (incoming.revision === current.revision && incomingHash !== currentHash) return
+  // Same revision, different content: a hand-edited secondary is repaired by overwriting it.
+  if (incoming.revision === current.revision && contentHash(incoming) !== currentHash) return
   if (incoming.revision === current.revision) {
     throw new OperationError('fenced', `refused: revision ${incoming.revision} is already in effect`, 'nothing to do')
   }
@@ -188,7 +187,7 @@ export class NodeRuntime {
       if (current.primary && incoming.clusterId !== current.clusterId && incoming.epoch <= current.epoch) {
         throw new OperationError('fenced', `refused: configuration of cluster ${incoming.clusterId}, this node belongs to cluster ${current.clusterId}`, 'remove the server from its cluster first')
       }
-      fenceCheck(incoming, current)
+      fenceCheck(incoming, current, this.store.hash)
     })
     this.lastSynchronized = new Date().toISOString()
     return applied
