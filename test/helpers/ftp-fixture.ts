@@ -1,6 +1,6 @@
 // Shared fixture of the FTP integration tests (kept under the ftp-*.test.ts name so it is compiled with
 // them; it declares no tests): a real ConfigStore in a temp dir, an in-process FtpService, client helpers.
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {promises as fs, createReadStream} from 'node:fs'
 import {connect, type Socket} from 'node:net'
@@ -40,10 +40,7 @@ export interface FixtureOptions {
   mutate?: (c: ClusterConfig) => void
 }
 
-/** Whether a client program exists; the caller skips with a notice naming it when not. */
-export function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
-}
+export {hasTool} from './tools.js'
 
 export async function startFtp(o: FixtureOptions): Promise<FtpFixture> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ftp-test-'))

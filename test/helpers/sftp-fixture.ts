@@ -5,6 +5,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {needs} from './tools.js'
 import {initNodeDir, readNodeSettings} from '../../src/config/node-dir.js'
 import {hashPassword} from '../../src/config/password.js'
 import {ALL_PERMISSIONS, type Permission} from '../../src/config/schema.js'
@@ -41,9 +42,9 @@ export interface Result {
   stderr: string
 }
 
+/** A skip message naming the missing tools (with a notice), or undefined when all are there. */
 export function missingTools(...tools: string[]): string | undefined {
-  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
-  return missing.length ? `missing ${missing.join(', ')} (apt-get install openssh-client curl)` : undefined
+  return needs(...tools) || undefined
 }
 
 async function freePort(host: string): Promise<number> {
