@@ -8,7 +8,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
 const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
 const outDir = path.join(root, 'man')
-const date = new Date().toISOString().slice(0, 7)
+// No build date: a build must not rewrite tracked pages (SOURCE_DATE_EPOCH, when a packager sets it, gives one).
+const date = process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString().slice(0, 7) : ""
 const bin = pkg.oclif.bin
 
 const esc = (s) => String(s ?? '').replace(/\\/g, '\\\\').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-')
