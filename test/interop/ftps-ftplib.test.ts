@@ -1,7 +1,8 @@
 // Python's ftplib.FTP_TLS (Debian's /usr/bin/python3) against our FTPS and against vsftpd with
 // require_ssl_reuse: stock ftplib does not resume the control connection's TLS session on data connections,
 // so both refuse its transfers; the refusal must be the data command's own reply (522 in order, no desync).
-// With a subclass that passes session=self.sock.session, transfers work on both.
+// With a subclass that passes session=self.sock.session, transfers work on both; with
+// sites.files.ftp.requireTlsSessionReuse false, stock ftplib works on ours.
 // Addresses: 127.0.45.10 (ours), 127.0.45.11 (vsftpd).
 import assert from 'node:assert/strict'
 import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -109,4 +110,12 @@ test('ftplib FTP_TLS against ours and vsftpd: stock gets its 522 in order, with 
     assert.match(String(s.get('stor')?.value), /^226/, who)
     assert.equal(s.get('retr-same')?.value, true, `${who}: the download is the upload`)
   }
+
+  // --- the compatibility switch, applied live: stock ftplib works ---
+  await f.store.change((c) => {
+    c.sites.files.ftp.requireTlsSessionReuse = false
+  }, {by: 'test', from: 'local', summary: 'allow data connections without TLS session reuse'})
+  const relaxed = await ftplib(script, [...ours, 'stock'])
+  for (const name of ['nlst', 'stor', 'stor-empty', 'retr-same', 'pwd-end']) assert.ok(relaxed.get(name)?.ok, `${name}: ${JSON.stringify(relaxed.get(name))}`)
+  assert.equal(relaxed.get('retr-same')?.value, true)
 })
