@@ -52,7 +52,7 @@ async function zeroByteUploads(access: {host: string; port: number; user: string
   return {ok, errors}
 }
 
-test(`wget --ftps-implicit downloads ${REPEAT} of ${REPEAT} (ours and vsftpd)`, {skip: needs('wget') || needsVsftpd()}, async (t) => {
+test(`wget --ftps-implicit downloads, ${REPEAT} runs (ours and vsftpd)`, {skip: needs('wget') || needsVsftpd()}, async (t) => {
   t.after(() => killAll())
   const work = mkdtempSync(path.join(os.tmpdir(), 'ftpcluster-wget-'))
   t.after(() => rmSync(work, {recursive: true, force: true}))
