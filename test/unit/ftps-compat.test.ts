@@ -1,14 +1,16 @@
 // Unit tests of the FTPS-compatibility and admin-refusal parts: Telnet stripping of command lines, the
-// sites.files.ftp.requireTlsSessionReuse field, the bounded log of refused configuration writes.
+// sites.files.ftp.requireTlsSessionReuse field, the bounded log of refused configuration writes, DER INTEGERs of
+// the self-signed certificate.
 import assert from 'node:assert/strict'
 import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {describe, it} from 'node:test'
+import {createSecureContext} from 'node:tls'
 import {defaultConfig} from '../../src/config/defaults.js'
 import {REJECTED_KEPT, RejectedLog} from '../../src/config/rejected-log.js'
 import {ConfigValidationError, validateConfig} from '../../src/config/schema.js'
-import {selfSignedCertificate} from '../../src/config/self-signed-cert.js'
+import {derInteger, selfSignedCertificate} from '../../src/config/self-signed-cert.js'
 import {stripTelnet} from '../../src/daemon/ftp/control-channel.js'
 
 const b = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))))
@@ -80,6 +82,19 @@ describe('RejectedLog', () => {
       assert.equal((await RejectedLog.of(dir).list()).rejected[0].reason.length, 500)
     } finally {
       rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
+
+describe('selfSignedCertificate', () => {
+  it('encodes INTEGERs minimally: a random serial starting with 0x00 made 1 certificate in 256 unloadable ("illegal padding")', () => {
+    assert.deepEqual(derInteger(Buffer.from([0x00, 0x10, 0x20])), Buffer.from([0x02, 0x02, 0x10, 0x20]))
+    assert.deepEqual(derInteger(Buffer.from([0x00, 0x00, 0x90])), Buffer.from([0x02, 0x02, 0x00, 0x90]))
+    assert.deepEqual(derInteger(Buffer.from([0x90])), Buffer.from([0x02, 0x02, 0x00, 0x90]))
+    assert.deepEqual(derInteger(Buffer.from([0x00])), Buffer.from([0x02, 0x01, 0x00]))
+    for (let i = 0; i < 20; i++) {
+      const c = selfSignedCertificate('test')
+      assert.doesNotThrow(() => createSecureContext({cert: c.cert, key: c.key}))
     }
   })
 })
