@@ -9,6 +9,7 @@ import type {ClusterConfig} from '../../config/schema.js'
 import type {Admission} from '../../net/connection-gate.js'
 import type {Defender} from '../../net/defender.js'
 import type {Logger} from '../log.js'
+import type {WorkerStatus} from '../../protocol/index.js'
 import type {FileListener, FromWorker, ToWorker} from './ipc.js'
 
 const ENTRY = fileURLToPath(new URL('./worker-main.js', import.meta.url))
@@ -20,17 +21,7 @@ const RESTART_MIN_MS = 100
 const RESTART_MAX_MS = 5_000
 
 /** One worker as `node status` shows it. */
-export interface WorkerInfo {
-  id: number
-  pid: number | null
-  state: 'starting' | 'up' | 'restarting' | 'stopped'
-  sessions: number
-  cpuSeconds: number
-  rssBytes: number
-  restarts: number
-  /** Why it last ended, when it did ("signal SIGKILL", "exit 1"), and when. */
-  lastExit: {reason: string; at: string} | null
-}
+export type WorkerInfo = WorkerStatus
 
 interface Worker {
   id: number
