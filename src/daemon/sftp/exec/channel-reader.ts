@@ -8,7 +8,8 @@ export class ChannelReader {
   private ended = false
 
   constructor(stream: Readable) {
-    this.it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+    // Not stream[Symbol.asyncIterator]: it destroys the channel at the end, before we can send exit-status.
+    this.it = stream.iterator({destroyOnReturn: false}) as AsyncIterator<Buffer>
   }
 
   private async fill(): Promise<boolean> {

@@ -54,7 +54,8 @@ async function hashFile(session: FileSession, name: string, algorithm: string): 
 
 async function hashStream(input: Readable, algorithm: string): Promise<string> {
   const hash = createHash(algorithm)
-  for await (const chunk of input) hash.update(chunk as Buffer)
+  // destroyOnReturn false: the channel must stay open for our output and exit-status.
+  for await (const chunk of input.iterator({destroyOnReturn: false})) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }
 
