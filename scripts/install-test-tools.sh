@@ -8,7 +8,12 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/vsftpd ] || missing="$missing vsftpd"
-[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd"; exit 0; }
+# The SFTP interop suite (test/interop): OpenSSH's sshd as the reference, sshfs, rclone, paramiko.
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+command -v sshfs >/dev/null 2>&1 || missing="$missing sshfs fuse3"
+command -v rclone >/dev/null 2>&1 || missing="$missing rclone"
+/usr/bin/python3 -c 'import paramiko' 2>/dev/null || missing="$missing python3-paramiko"
+[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd sshd sshfs rclone paramiko"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "NOTICE: cannot install$missing here (no apt-get); their tests will be skipped" >&2; exit 0
 fi
