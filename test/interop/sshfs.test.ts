@@ -63,7 +63,7 @@ describe('sshfs on a node', {skip: skipReason()}, () => {
       assert.equal(existsSync(path.join(t.home, `renamed-${k}.txt`)), false, `round ${k}: deleted`)
       ok += 1
     }
-    assert.deepEqual(readdirSync(t.home), [])
+    assert.deepEqual(readdirSync(t.home).filter((n) => !n.endsWith('.ftpcluster-lock')), [])
     if (REPEAT > 3) process.stderr.write(`sshfs create/write/rename/delete: ${ok}/${REPEAT} ok\n`)
   })
 })

@@ -51,6 +51,18 @@ export interface HandlerContext {
   address: string
 }
 
+/**
+ * Whether an offset (+ length) from the wire is a byte position we can honour exactly: ssh2 hands uint64s
+ * over as imprecise Numbers (or BigInts), and ≥ 2^53 would be rounded, i.e. read or written in the wrong place.
+ * (The same function as on branch attack-hardening, so the two merge as one.)
+ */
+export function badRange(offset: unknown, length: number): string | null {
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(offset + length)) {
+    return `offset ${String(offset)} is out of range (the largest supported is 2^53 - 1 bytes)`
+  }
+  return null
+}
+
 /** Reusable read buffers: a READ borrows one and returns it once its reply has left. */
 class BufferPool {
   private readonly free: Buffer[] = []
@@ -253,6 +265,8 @@ export class SftpHandler {
       const found = this.need(handle, 'read', 'write')
       const h = found.h as Exclude<Handle, {kind: 'dir'}>
       const len = Math.min(length, MAX_IO)
+      const bad = badRange(offset, len)
+      if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
       const buf = this.pool.take()
       return new Promise<Reply>((resolve, reject) => {
         fs.read(h.file.fd, buf, DATA_HEADER, len, offset, (err, n) => {
@@ -282,6 +296,8 @@ export class SftpHandler {
       const h = this.need(handle, 'write').h as Extract<Handle, {kind: 'write'}>
       // After a failed write the upload can never be committed: answer the rest at once.
       if (h.failed !== undefined) return this.failure(id, 'WRITE', h.failed, h.file.virtualPath, true)
+      const bad = badRange(offset, data.length)
+      if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
       let position = offset
       if (h.append) {
         position = h.position
@@ -340,7 +356,11 @@ export class SftpHandler {
     const wantsTimes = typeof attrs.atime === 'number' || typeof attrs.mtime === 'number'
     if (wantsMode && !this.session.can('chmod')) throw new Refusal(STATUS.PERMISSION_DENIED, `${h.file.virtualPath}: permission denied (needs "chmod")`)
     const mode = wantsMode ? permissionBits(attrs.mode) : 0
-    if (typeof attrs.size === 'number') await ftruncate(fd, attrs.size)
+    if (attrs.size !== undefined) {
+      const bad = badRange(attrs.size, 0)
+      if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
+      await ftruncate(fd, attrs.size)
+    }
     if (wantsMode) await fchmod(fd, mode)
     if (wantsTimes) {
       const now = Date.now() / 1000
@@ -359,7 +379,11 @@ export class SftpHandler {
     const s = await this.session.stat(v)
     this.checkOwner(attrs, s)
     const mode = typeof attrs.mode === 'number' ? permissionBits(attrs.mode) : undefined
-    if (typeof attrs.size === 'number' && attrs.size !== s.size) await this.truncate(v, attrs.size)
+    if (attrs.size !== undefined && attrs.size !== s.size) {
+      const bad = badRange(attrs.size, 0)
+      if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
+      await this.truncate(v, attrs.size)
+    }
     if (mode !== undefined) await this.session.chmod(v, mode)
     if (typeof attrs.atime === 'number' || typeof attrs.mtime === 'number') {
       const at = typeof attrs.atime === 'number' ? new Date(attrs.atime * 1000) : s.atime

@@ -11,8 +11,8 @@ const read = promisify(fs.read)
 export const HASH_COMMANDS = {md5sum: 'md5', sha1sum: 'sha1', sha256sum: 'sha256'} as const
 export type HashCommand = keyof typeof HASH_COMMANDS
 
-/** coreutils' messages (strerror) for the error kinds of the file session. */
-const STRERROR: Record<FileErrorKind, string> = {
+/** coreutils' messages (strerror) for the error kinds of the file session (kinds added later read as I/O errors). */
+const STRERROR: Record<string, string> = {
   'not-found': 'No such file or directory',
   permission: 'Permission denied',
   'invalid-path': 'Permission denied',
@@ -23,10 +23,13 @@ const STRERROR: Record<FileErrorKind, string> = {
   'no-space': 'No space left on device',
   busy: 'Device or resource busy',
   io: 'Input/output error',
+  'name-too-long': 'File name too long',
+  'invalid-argument': 'Invalid argument',
+  'no-resources': 'Too many open files',
 }
 
 export function strerror(error: unknown): string {
-  return error instanceof FileError ? STRERROR[error.kind] : STRERROR.io
+  return (error instanceof FileError && STRERROR[error.kind as FileErrorKind]) || STRERROR.io
 }
 
 /** coreutils escapes names holding a backslash or newline and marks the line with a leading backslash. */
