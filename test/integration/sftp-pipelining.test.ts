@@ -258,6 +258,23 @@ describe('SFTP pipelining and fidelity against a node', {skip: needs('ssh-keygen
     assert.match(log, /warn .*sftp request failed user=alice .*op=SETSTAT .*reason=/, 'refusals are logged at warn with user and reason')
   })
 
+  it('a protocol error ends the subsystem channel with exit-status 1 (a clean end gives 0)', async () => {
+    const s = await connect()
+    try {
+      s.channel.write(u32(10_000_000)) // a packet length far beyond the limit
+      assert.equal(await s.end(), 1)
+    } finally {
+      s.close()
+    }
+    const clean = await connect()
+    try {
+      assert.equal((await clean.call(T.STAT, str('.'))).type, R.ATTRS)
+      assert.equal(await clean.end(), 0)
+    } finally {
+      clean.close()
+    }
+  })
+
   it('fidelity: OpenSSH sftp put -p of a 0664 file stores 0664 and its mtime', {skip: needs('sftp')}, async () => {
     const local = path.join(c.root, 'mode.txt')
     writeFileSync(local, 'mode\n', {mode: 0o664})

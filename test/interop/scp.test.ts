@@ -78,6 +78,23 @@ describe('scp and ssh against a node (and OpenSSH)', {skip}, () => {
     assert.equal(statSync(path.join(back, 'sub', 'b.txt')).mode & 0o777, 0o664)
   })
 
+  it('scp -O of two files to a directory (-d), and to a name that is not a directory, as OpenSSH does', async () => {
+    const {writeFileSync, mkdirSync, readFileSync} = await import('node:fs')
+    const one = path.join(c.root, 'one.txt')
+    const two = path.join(c.root, 'two.txt')
+    writeFileSync(one, 'one\n')
+    writeFileSync(two, 'two\n')
+    for (const t of targets) {
+      mkdirSync(path.join(t.home, 'into'), {recursive: true})
+      const r = await scp(t, ['-O', one, two, `${t.user}@${t.host}:${t.remote('into')}`])
+      assert.equal(r.code, 0, `${t.name}: ${r.stderr}`)
+      assert.equal(readFileSync(path.join(t.home, 'into', 'two.txt'), 'utf8'), 'two\n', t.name)
+      const bad = await scp(t, ['-O', one, two, `${t.user}@${t.host}:${t.remote('into/one.txt')}`])
+      assert.equal(bad.code, 1, `${t.name}: ${bad.stderr}`)
+      assert.match(bad.stderr, /Not a directory/, t.name)
+    }
+  })
+
   it('scp -O to a missing directory and from a missing file fails with the reason, like OpenSSH', async () => {
     for (const t of targets) {
       const r = await scp(t, ['-O', `${t.user}@${t.host}:${t.remote('nope.bin')}`, path.join(c.root, 'x')])

@@ -240,7 +240,8 @@ export class SftpHandler {
     let h: Handle
     if (flags & OPEN.WRITE) {
       if (!(flags & OPEN.CREAT)) await this.session.stat(v) // without CREAT the file must exist
-      const mode = typeof attrs?.mode === 'number' ? attrs.mode & 0o777 : undefined
+      // Creation modes go through the umask as with sshd (022); setuid and friends are refused, not dropped.
+      const mode = typeof attrs?.mode === 'number' ? permissionBits(attrs.mode) : undefined
       const file = await this.session.openWrite(v, {
         exclusive: Boolean(flags & OPEN.EXCL),
         append: Boolean(flags & OPEN.APPEND),
