@@ -23,8 +23,8 @@ interface Op extends OpSpec {
   done: boolean
 }
 
-/** Data requests running at once (libuv has 4 threads; more only queues there). */
-export const MAX_RUNNING = 32
+/** Data requests running at once: what OpenSSH's sftp client keeps outstanding (64), so none waits on us. */
+export const MAX_RUNNING = 64
 
 export class RequestQueue {
   /** Every request not yet replied to, in arrival order; `head` is the oldest. */
