@@ -1,18 +1,26 @@
 #!/bin/sh
-# Installs the external clients the tests drive (OpenSSH sftp/ssh, curl, lftp, wget, tnftp, python3, rclone) when this machine allows it
-# (root, or sudo without a password); otherwise the tests that need a missing tool are skipped with a notice.
+# Installs the external clients and reference servers the tests drive when this machine allows it (root, or
+# sudo without a password); otherwise the tests that need a missing tool are skipped with a notice.
 set -eu
 missing=""
-command -v sftp >/dev/null 2>&1 || missing="$missing openssh-client"
-command -v curl >/dev/null 2>&1 || missing="$missing curl"
-command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
-command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+need sftp openssh-client
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+need sshfs "sshfs fuse3"
+/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing="$missing python3 python3-paramiko"
+need rclone rclone
+need curl curl
+need wget wget
+need lftp lftp
+need tnftp tnftp
 [ -x /usr/sbin/vsftpd ] || missing="$missing vsftpd"
-command -v wget >/dev/null 2>&1 || missing="$missing wget"
-command -v tnftp >/dev/null 2>&1 || missing="$missing tnftp"
-[ -x /usr/bin/python3 ] || missing="$missing python3"
-command -v rclone >/dev/null 2>&1 || missing="$missing rclone"
-[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd wget tnftp python3 rclone"; exit 0; }
+need haproxy haproxy
+need litmus litmus
+need cadaver cadaver
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/sbin/nginx ] || missing="$missing nginx"
+need tmux tmux
+[ -z "$missing" ] && { echo "test tools present: sftp ssh sshd sshfs paramiko rclone curl wget lftp tnftp vsftpd haproxy litmus cadaver chromium nginx tmux"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "NOTICE: cannot install$missing here (no apt-get); their tests will be skipped" >&2; exit 0
 fi

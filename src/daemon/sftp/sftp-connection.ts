@@ -7,6 +7,7 @@ import type {Admission} from '../../net/connection-gate.js'
 import type {Defender} from '../../net/defender.js'
 import type {Logger} from '../log.js'
 import {LocalFileSession} from '../session/local-session.js'
+import {refuseShell, runExec} from './exec/exec-command.js'
 import {SftpHandler} from './sftp-handler.js'
 import type {UserDirectory} from './user-directory.js'
 
@@ -155,7 +156,15 @@ export class SftpConnection {
   private session(session: Session): void {
     session.on('sftp', (accept, reject) => {
       if (!this.fileSession || this.closed) return reject()
-      this.handlers.add(new SftpHandler(accept(), this.fileSession, this.socket))
+      this.handlers.add(new SftpHandler(accept(), this.fileSession, this.socket, {log: this.env.log, address: this.address}))
+    })
+    session.on('exec', (accept, reject, info) => {
+      if (!this.fileSession || this.closed) return reject()
+      void runExec(accept(), info.command, this.fileSession, {log: this.env.log, address: this.address})
+    })
+    session.on('shell', (accept, reject) => {
+      if (!this.fileSession || this.closed) return reject()
+      void refuseShell(accept())
     })
   }
 

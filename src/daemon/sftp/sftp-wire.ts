@@ -13,7 +13,7 @@ interface Outgoing {
 interface Internals {
   outgoing: Outgoing
   _buffer: Buffer[]
-  _protocol: {channelData(id: number, data: Buffer): void}
+  _protocol: {channelData(id: number, data: Buffer): void; exitStatus?(id: number, status: number): void; channelEOF?(id: number): void}
 }
 
 const SSH_FXP_VERSION = 2
@@ -169,4 +169,29 @@ export function corkDrains(sftp: SFTPWrapper, socket: Socket | undefined): void 
         : undefined
     },
   })
+}
+
+/** Sends exit-status on the subsystem channel (sshd does it when sftp-server exits), if still open. */
+export function sendExitStatus(sftp: SFTPWrapper, status: number): void {
+  const i = internals(sftp)
+  if (i.outgoing?.state !== 'open' || typeof i._protocol?.exitStatus !== 'function') return
+  i._protocol.exitStatus(i.outgoing.id, status)
+}
+
+/**
+ * Ends the channel like sshd after sftp-server exits: queued replies leave first (bounded wait), then
+ * exit-status, EOF and close. ssh2's own end() closes at once and would drop replies still queued.
+ */
+export async function closeChannel(sftp: SFTPWrapper, status: number, drainMs = 5000): Promise<void> {
+  const i = internals(sftp)
+  const deadline = Date.now() + drainMs
+  while (Array.isArray(i._buffer) && i._buffer.length > 0 && i.outgoing?.state === 'open' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  sendExitStatus(sftp, status)
+  if (i.outgoing?.state === 'open' && typeof i._protocol?.channelEOF === 'function') {
+    i.outgoing.state = 'eof'
+    i._protocol.channelEOF(i.outgoing.id)
+  }
+  sftp.end()
 }
