@@ -17,6 +17,7 @@ export interface ConnectionEnv {
   limits(): LimitSettings
   defender: Defender
   storage: string
+  nodeId: string
   log: Logger
 }
 
@@ -114,7 +115,7 @@ export class SftpConnection {
   /** Opens the home before accepting: OpenSSH pipelines its SFTP INIT, so the channel must be served at once. */
   private async accept(ctx: AuthContext, user: User): Promise<void> {
     try {
-      this.fileSession = await LocalFileSession.open(this.env.storage, user)
+      this.fileSession = await LocalFileSession.open(this.env.storage, user, {nodeId: this.env.nodeId})
     } catch (error) {
       this.env.log.error('cannot open the home directory', {user: user.name, error: (error as Error).message})
       ctx.reject([])
