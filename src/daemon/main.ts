@@ -2,6 +2,7 @@
 import path from 'node:path'
 import {readFile} from 'node:fs/promises'
 import {keyFingerprint, nodePaths, readNodeSettings} from '../config/node-dir.js'
+import {checkStorageSeparate} from '../config/storage-overlap.js'
 import {ConfigFileError} from '../config/store.js'
 import {ConfigStore} from '../config/store.js'
 import {Defender} from '../net/defender.js'
@@ -43,6 +44,7 @@ export interface RunningNode {
 export async function startNode(dataDir: string, options: {handleSignals?: boolean} = {}): Promise<RunningNode> {
   const dir = path.resolve(dataDir)
   const settings = await readNodeSettings(dir)
+  await checkStorageSeparate(dir, settings.storage)
   const store = await ConfigStore.open(dir)
   const log = createLogger('node')
   const defender = new Defender(store.current.defender)

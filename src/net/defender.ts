@@ -12,6 +12,8 @@ interface Entry {
 
 export class Defender {
   private readonly table = new Map<string, Entry>()
+  /** Credential checks running now per address (parallel guessing must not outrun the threshold). */
+  private readonly inFlight = new Map<string, number>()
 
   constructor(
     private settings: DefenderSettings,
@@ -62,6 +64,27 @@ export class Defender {
       return true
     }
     return false
+  }
+
+  /**
+   * Starts a credential check for `address`. False (refuse without checking) when the address is banned or
+   * its recorded score plus the checks already in flight reach the threshold; otherwise pair with `end`.
+   */
+  begin(address: string): boolean {
+    if (this.isBanned(address)) return false
+    const running = this.inFlight.get(address) ?? 0
+    const windowStart = this.now() - this.settings.windowSeconds * 1000
+    const recorded = (this.table.get(address)?.events ?? []).filter((ev) => ev.at >= windowStart).reduce((s, ev) => s + ev.points, 0)
+    if (recorded + running * this.settings.failedLoginScore >= this.settings.threshold) return false
+    this.inFlight.set(address, running + 1)
+    return true
+  }
+
+  /** Ends a check started with `begin` (call it before recordFailure / recordSuccess). */
+  end(address: string): void {
+    const running = (this.inFlight.get(address) ?? 1) - 1
+    if (running > 0) this.inFlight.set(address, running)
+    else this.inFlight.delete(address)
   }
 
   /** A successful login clears the address's score (but not an active ban or its history of bans). */

@@ -6,6 +6,25 @@ import {ConnectionGate} from '../../src/net/connection-gate.js'
 import {DEFAULT_LIMITS} from '../../src/config/defaults.js'
 
 describe('defender', () => {
+  it('counts checks in flight: parallel guesses get no more checks than the threshold', () => {
+    const d = new Defender({...DEFAULT_DEFENDER, threshold: 15}, 100, () => 1_000_000)
+    let started = 0
+    for (let i = 0; i < 96; i++) if (d.begin('127.0.50.9')) started++
+    assert.equal(started, 15, 'the 16th concurrent check is refused unchecked')
+    for (let i = 0; i < 5; i++) {
+      d.end('127.0.50.9')
+      d.recordFailure('127.0.50.9')
+    }
+    assert.equal(d.begin('127.0.50.9'), false, 'recorded failures plus those still running reach the threshold')
+    for (let i = 0; i < 10; i++) {
+      d.end('127.0.50.9')
+      d.recordFailure('127.0.50.9')
+    }
+    assert.equal(d.isBanned('127.0.50.9'), true)
+    assert.equal(d.begin('127.0.50.9'), false)
+    assert.equal(d.begin('127.0.50.10'), true, 'other addresses are not affected')
+  })
+
   it('bans an address at the threshold, not others', () => {
     let now = 1_000_000
     const d = new Defender({...DEFAULT_DEFENDER, threshold: 3}, 100, () => now)

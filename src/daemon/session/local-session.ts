@@ -4,7 +4,7 @@ import fs, {constants as C, promises as fsp, type Stats} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Permission, User} from '../../config/schema.js'
-import {at, Beneath, type Resolved, type WalkMode} from './beneath.js'
+import {at, Beneath, RESERVED_TOP, type Resolved, type WalkMode} from './beneath.js'
 import {fileError, toFileError} from './file-errors.js'
 import {LEASE_MS, NameClaim} from './name-claim.js'
 import {isPartName, partOwner, partsOf} from './part-file.js'
@@ -107,7 +107,8 @@ export class LocalFileSession implements FileSession {
     try {
       r = jail.walk(components(v), 'dir')
       const dirFd = r.dir.fd
-      const names = (await fsp.readdir(at(dirFd))).filter((n) => !isPartName(n))
+      const top = jail.isStorageTop(r.dir)
+      const names = (await fsp.readdir(at(dirFd))).filter((n) => !isPartName(n) && !(top && n === RESERVED_TOP))
       const out: FileStat[] = []
       for (let i = 0; i < names.length; i += LIST_BATCH) {
         const batch = await Promise.all(names.slice(i, i + LIST_BATCH).map((n) => this.entryStat(jail, dirFd, v, n)))

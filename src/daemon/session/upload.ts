@@ -102,20 +102,23 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
   try {
     claim = NameClaim.acquire(target.dirFd, target.name, v, target.nodeId)
     const kept = partsOf(target.dirFd, target.name)
-    let reuse: string | undefined
-    if (keepsContent(options) && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!.name
+    let reuse: {name: string; size: number} | undefined
+    if (keepsContent(options) && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!
+    const stored = target.existingFd !== undefined ? fs.fstatSync(target.existingFd).size : (reuse?.size ?? 0)
+    // Checked before anything is moved: a restart offset past what was stored would leave a hole of zeros.
+    if (!options.append && !options.keepExisting && options.offset !== undefined && options.offset > stored) {
+      throw fileError('invalid-argument', v, `restart offset ${options.offset} is past the ${stored} bytes stored`)
+    }
     for (const p of kept) await fsp.rm(at(target.dirFd, p.name), {force: true})
     if (!keepsContent(options)) {
       fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode)
     } else {
       if (target.existingFd !== undefined) await fsp.copyFile(at(target.existingFd), part, C.COPYFILE_EXCL | C.COPYFILE_FICLONE)
-      else if (reuse !== undefined) await fsp.rename(at(target.dirFd, reuse), part)
+      else if (reuse !== undefined) await fsp.rename(at(target.dirFd, reuse.name), part)
       fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, mode)
     }
     let start = (await fstat(fd)).size
     if (!options.append && !options.keepExisting && options.offset !== undefined) {
-      // A restart offset past what was stored would leave a hole of zeros in the file.
-      if (options.offset > start) throw fileError('invalid-argument', v, `restart offset ${options.offset} is past the ${start} bytes stored`)
       await ftruncate(fd, options.offset)
       start = options.offset
     }

@@ -97,7 +97,14 @@ export class SftpConnection {
     const users = this.env.users()
     if (ctx.method === 'none') return ctx.reject(METHODS)
     if (ctx.method === 'password') {
-      const user = await users.checkPassword(ctx.username, ctx.password)
+      // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
+      if (!this.env.defender.begin(this.address)) return this.fail(ctx, false)
+      let user: User | null | undefined
+      try {
+        user = await users.checkPassword(ctx.username, ctx.password)
+      } finally {
+        this.env.defender.end(this.address)
+      }
       if (this.closed) return
       return user ? this.accept(ctx, user) : this.fail(ctx, true)
     }

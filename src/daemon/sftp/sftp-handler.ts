@@ -37,6 +37,17 @@ type Handle =
   | {kind: 'write'; file: UploadHandle; append: boolean; position: number; failed: unknown}
   | {kind: 'dir'; entries: FileStat[]; index: number}
 
+/**
+ * Whether an offset (+ length) from the wire is a byte position we can honour exactly: ssh2 hands uint64s
+ * over as imprecise Numbers (or BigInts), and ≥ 2^53 would be rounded, i.e. read or written in the wrong place.
+ */
+export function badRange(offset: unknown, length: number): string | null {
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(offset + length)) {
+    return `offset ${String(offset)} is out of range (the largest supported is 2^53 - 1 bytes)`
+  }
+  return null
+}
+
 /** Reusable read buffers: a READ borrows one and returns it once its reply has left. */
 class BufferPool {
   private readonly free: Buffer[] = []
@@ -178,8 +189,10 @@ export class SftpHandler {
     this.onActivity()
     const found = this.lookup(handle)
     if (!found || found.h.kind === 'dir') return this.badHandle(id)
-    const fd = found.h.file.fd
     const len = Math.min(length, MAX_IO)
+    const bad = badRange(offset, len)
+    if (bad) return this.sftp.status(id, STATUS.BAD_MESSAGE, bad)
+    const fd = found.h.file.fd
     const buf = this.pool.take()
     fs.read(fd, buf, DATA_HEADER, len, offset, (err, n) => {
       if (this.closed) return
@@ -204,6 +217,8 @@ export class SftpHandler {
     const found = this.lookup(handle)
     if (!found || found.h.kind !== 'write') return this.badHandle(id)
     const h = found.h
+    const bad = badRange(offset, data.length)
+    if (bad) return this.sftp.status(id, STATUS.BAD_MESSAGE, bad)
     let position = offset
     if (h.append) {
       position = h.position
@@ -258,7 +273,11 @@ export class SftpHandler {
       const now = Date.now() / 1000
       await futimes(fd, attrs.atime ?? now, attrs.mtime ?? now)
     }
-    if (typeof attrs.size === 'number') await ftruncate(fd, attrs.size)
+    if (attrs.size !== undefined) {
+      const bad = badRange(attrs.size, 0)
+      if (bad) return this.sftp.status(id, STATUS.BAD_MESSAGE, bad)
+      await ftruncate(fd, attrs.size)
+    }
     this.ok(id)
   }
 
