@@ -45,7 +45,7 @@ export class FtpService implements Service {
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
     this.pool = new PasvPortPool(pasv.min, pasv.max)
-    const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user, {nodeId: ctx.settings.nodeId}))
+    const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user, {nodeId: ctx.settings.nodeId, handleLimit: () => this.ctx.store.current.limits.handlesPerConnection}))
     this.host = {
       config: () => this.ctx.store.current,
       tls: () => this.tls(),

@@ -9,6 +9,7 @@ import {fileError, toFileError} from './file-errors.js'
 import {LEASE_MS, NameClaim} from './name-claim.js'
 import {isPartName, partOwner, partsOf} from './part-file.js'
 import {components, normalizeVirtual} from './path-jail.js'
+import {descriptors} from './descriptor-budget.js'
 import {hasPermission, requireAny, requirePermission} from './permissions.js'
 import {openUpload} from './upload.js'
 import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from './types.js'
@@ -37,7 +38,14 @@ function toFileStat(name: string, st: Stats, isSymlink = false): FileStat {
 export interface SessionOptions {
   /** This node's id: part files carry it, lock files name it to the other nodes. */
   nodeId?: string
+  /** Open downloads + uploads allowed in this session (one connection), read live so reloads apply. */
+  handleLimit?: () => number
 }
+
+/** Descriptors an operation holds across an await: storage, home, the directory reached, the final entry. */
+const WALK_FDS = 4
+/** Descriptors an open upload holds: its part file, its directory, its claim on the name. */
+const UPLOAD_FDS = 3
 
 export class LocalFileSession implements FileSession {
   private constructor(
@@ -47,7 +55,10 @@ export class LocalFileSession implements FileSession {
     /** Real path of the home (tests and logs; never sent to clients). */
     readonly root: string,
     private readonly nodeId: string,
+    private readonly handleLimit: () => number,
   ) {}
+
+  private handles = 0
 
   /** Opens a session for `user` under `storage`, creating the home directory on first login. */
   static async open(storage: string, user: User, options: SessionOptions = {}): Promise<LocalFileSession> {
@@ -60,7 +71,7 @@ export class LocalFileSession implements FileSession {
       throw e.kind === 'permission' ? fileError('permission', user.home, 'home resolves outside the storage root') : e
     }
     try {
-      return new LocalFileSession(user, storage, home, jail.homeReal, options.nodeId ?? `pid${process.pid}`)
+      return new LocalFileSession(user, storage, home, jail.homeReal, options.nodeId ?? `pid${process.pid}`, options.handleLimit ?? (() => Infinity))
     } finally {
       jail.close()
     }
@@ -102,7 +113,8 @@ export class LocalFileSession implements FileSession {
   async list(virtualPath: string): Promise<FileStat[]> {
     const v = normalizeVirtual(virtualPath)
     requirePermission(this.currentUser, 'list', v)
-    const jail = this.jail(v)
+    const give = this.budget(v, WALK_FDS)
+    const jail = this.jailOrGive(v, give)
     let r: Resolved | undefined
     try {
       r = jail.walk(components(v), 'dir')
@@ -120,6 +132,7 @@ export class LocalFileSession implements FileSession {
     } finally {
       r?.close()
       jail.close()
+      give()
     }
   }
 
@@ -127,6 +140,19 @@ export class LocalFileSession implements FileSession {
     const v = normalizeVirtual(virtualPath)
     requirePermission(this.currentUser, 'download', v)
     if (isPartName(path.posix.basename(v))) throw fileError('not-found', v)
+    const handle = this.openHandle(v, 1)
+    const give = this.budget(v, WALK_FDS)
+    try {
+      return await this.download(v, handle)
+    } catch (error) {
+      handle()
+      throw error
+    } finally {
+      give()
+    }
+  }
+
+  private async download(v: string, handle: () => void): Promise<DownloadHandle> {
     const {node, real} = this.at(v, 'node', (r) => {
       if (r.stat!.isDirectory()) throw fileError('is-directory', v)
       if (!r.stat!.isFile()) throw fileError('invalid-argument', v, 'not a regular file')
@@ -150,6 +176,7 @@ export class LocalFileSession implements FileSession {
       close: async () => {
         if (closed) return
         closed = true
+        handle()
         await close(fd)
       },
     }
@@ -158,6 +185,27 @@ export class LocalFileSession implements FileSession {
   async openWrite(virtualPath: string, options: OpenWriteOptions = {}): Promise<UploadHandle> {
     const v = normalizeVirtual(virtualPath)
     requirePermission(this.currentUser, 'upload', v)
+    const handle = this.openHandle(v, UPLOAD_FDS)
+    const give = this.budget(v, WALK_FDS)
+    try {
+      const up = await this.upload(v, options)
+      const done = async (fn: () => Promise<void>) => {
+        try {
+          await fn()
+        } finally {
+          handle()
+        }
+      }
+      return {virtualPath: up.virtualPath, fd: up.fd, tempPath: up.tempPath, startOffset: up.startOffset, commit: () => done(() => up.commit()), abort: (keep) => done(() => up.abort(keep))}
+    } catch (error) {
+      handle()
+      throw error
+    } finally {
+      give()
+    }
+  }
+
+  private async upload(v: string, options: OpenWriteOptions): Promise<UploadHandle> {
     const jail = this.jail(v)
     let parent: Resolved | undefined
     let existingFd: number | undefined
@@ -224,7 +272,8 @@ export class LocalFileSession implements FileSession {
     const src = normalizeVirtual(from)
     const dst = normalizeVirtual(to)
     requirePermission(this.currentUser, 'rename', src)
-    const jail = this.jail(src)
+    const give = this.budget(src, WALK_FDS)
+    const jail = this.jailOrGive(src, give)
     let a: Resolved | undefined
     let b: Resolved | undefined
     try {
@@ -247,6 +296,7 @@ export class LocalFileSession implements FileSession {
       a?.close()
       b?.close()
       jail.close()
+      give()
     }
   }
 
@@ -270,6 +320,35 @@ export class LocalFileSession implements FileSession {
       const s = await fsp.statfs(at(fd))
       return {blockSize: s.bsize, blocks: s.blocks, freeBlocks: s.bfree, availableBlocks: s.bavail, files: s.files, freeFiles: s.ffree}
     })
+  }
+
+  /** Descriptors for an operation that holds them across an await (the node's and this user's budget). */
+  private budget(v: string, n: number): () => void {
+    return descriptors.take(this.currentUser.name, n, v)
+  }
+
+  /** An open download or upload of this connection, within its handle limit and the user's descriptors. */
+  private openHandle(v: string, fds: number): () => void {
+    const limit = this.handleLimit()
+    if (this.handles >= limit) throw fileError('no-resources', v, `too many open files in this connection (limit ${limit}); close some first`)
+    const give = descriptors.take(this.currentUser.name, fds, v)
+    this.handles += 1
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      this.handles -= 1
+      give()
+    }
+  }
+
+  private jailOrGive(v: string, give: () => void): Beneath {
+    try {
+      return this.jail(v)
+    } catch (error) {
+      give()
+      throw error
+    }
   }
 
   /** A fresh view of the jail for one operation (storage opened by the operator's path, home walked beneath it). */
@@ -330,7 +409,8 @@ export class LocalFileSession implements FileSession {
   }
 
   private async onEntry(v: string, fn: (dirFd: number, name: string, jail: Beneath) => Promise<unknown>): Promise<void> {
-    const jail = this.jail(v)
+    const give = this.budget(v, WALK_FDS)
+    const jail = this.jailOrGive(v, give)
     let r: Resolved | undefined
     try {
       r = this.entry(jail, v)
@@ -340,11 +420,13 @@ export class LocalFileSession implements FileSession {
     } finally {
       r?.close()
       jail.close()
+      give()
     }
   }
 
   private async onNode<T>(v: string, fn: (fd: number) => Promise<T>): Promise<T> {
-    const jail = this.jail(v)
+    const give = this.budget(v, WALK_FDS)
+    const jail = this.jailOrGive(v, give)
     let r: Resolved | undefined
     try {
       r = jail.walk(components(v), 'node')
@@ -354,6 +436,7 @@ export class LocalFileSession implements FileSession {
     } finally {
       r?.close()
       jail.close()
+      give()
     }
   }
 
