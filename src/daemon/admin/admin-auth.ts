@@ -69,7 +69,7 @@ export class AdminAuthenticator {
     const user = config.adminUsers.find((u) => u.name === ctx.username)
     if (ctx.method === 'password') {
       // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
-      if (!this.defender.begin(this.address)) return this.fail(ctx, methods, false)
+      if (!(await this.defender.begin(this.address))) return this.fail(ctx, methods, false)
       let ok: boolean
       try {
         ok = await verifyPassword(ctx.password, user?.passwordHash ?? null)

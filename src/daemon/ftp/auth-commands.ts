@@ -21,7 +21,7 @@ async function pass(c: FtpConnection, password: string): Promise<void> {
   const config = c.host.config()
   const user = config.users.find((u) => u.name === name)
   // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
-  if (!c.host.defender.begin(c.address)) return c.close(421, 'Too many login attempts from your address, try again later')
+  if (!(await c.host.defender.begin(c.address))) return c.close(421, 'Too many login attempts from your address, try again later')
   let valid: boolean
   try {
     // the hash check runs for unknown and disabled users too, so every refusal takes the same time

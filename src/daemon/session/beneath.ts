@@ -81,6 +81,10 @@ export class Beneath {
     return this.real
   }
 
+  get storageRealPath(): string {
+    return this.storageReal
+  }
+
   /** Real path of the home, for logs and tests (never sent to clients). */
   get homeReal(): string {
     return this.realOf(this.home.names)
@@ -182,5 +186,85 @@ export class Beneath {
   private realOf(names: string[]): string {
     if (names.length === 0) return this.storageReal
     return (this.storageReal === '/' ? '' : this.storageReal) + '/' + names.join('/')
+  }
+}
+
+/** What the session needs of a jail for one operation. */
+export interface Jail {
+  walk(components: string[], mode: WalkMode): Resolved
+  isStorageTop(dir: Anchor): boolean
+  close(): void
+}
+
+/** Where a session's home really is, found once at login (a hint: every use re-checks it). */
+export interface HomeHint {
+  storageReal: string
+  homeReal: string
+}
+
+function joinReal(base: string, names: string[]): string {
+  if (names.length === 0) return base
+  return (base === '/' ? '' : base) + '/' + names.join('/')
+}
+
+/**
+ * A jail for one operation with a fast path: open the whole expected real path in one call (O_NOFOLLOW on the
+ * last part), then ask the kernel where the descriptor really is (readlink of /proc/self/fd/N). Only when that
+ * is exactly the expected path inside the home, i.e. no symlink was crossed and nothing moved, is it used;
+ * anything else (a symlink, a swap, an error) takes the component-by-component walk, which decides.
+ */
+export class FastJail implements Jail {
+  private slow: Beneath | undefined
+  private readonly homeNames: string[]
+
+  constructor(
+    private readonly storagePath: string,
+    private readonly configuredHome: string[],
+    private readonly hint: HomeHint,
+  ) {
+    this.homeNames = hint.homeReal === hint.storageReal ? [] : hint.homeReal.slice(hint.storageReal === '/' ? 1 : hint.storageReal.length + 1).split('/')
+  }
+
+  walk(components: string[], mode: WalkMode): Resolved {
+    return this.fast(components, mode) ?? this.beneath().walk(components, mode)
+  }
+
+  isStorageTop(dir: Anchor): boolean {
+    return dir.names.length === 0
+  }
+
+  close(): void {
+    this.slow?.close()
+  }
+
+  private beneath(): Beneath {
+    this.slow ??= Beneath.open(this.storagePath, this.configuredHome)
+    return this.slow
+  }
+
+  private fast(components: string[], mode: WalkMode): Resolved | null {
+    const comps = components.filter((c) => c !== '' && c !== '.')
+    if (comps.includes('..')) return null
+    if (this.homeNames.length === 0 && comps[0] === RESERVED_TOP) return null
+    const target = mode === 'parent' ? comps.slice(0, -1) : comps
+    if (mode === 'parent' && comps.length === 0) return null
+    const expected = joinReal(this.hint.homeReal, target)
+    let fd: number
+    try {
+      fd = fs.openSync(expected, mode === 'node' ? NODE_FLAGS : DIR_FLAGS)
+    } catch {
+      return null
+    }
+    try {
+      if (fs.readlinkSync(at(fd)) !== expected) throw new Error('moved')
+      const stat = mode === 'node' ? fs.fstatSync(fd) : undefined
+      if (stat?.isSymbolicLink()) throw new Error('symlink')
+      const dir: Anchor = {fd, names: [...this.homeNames, ...target], owned: true}
+      const extra = mode === 'parent' ? {name: comps[comps.length - 1]} : mode === 'node' ? {fd, stat, name: comps[comps.length - 1]} : {}
+      return {dir, ...extra, close: () => fs.closeSync(fd)}
+    } catch {
+      fs.closeSync(fd)
+      return null
+    }
   }
 }

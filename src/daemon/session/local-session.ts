@@ -4,7 +4,7 @@ import fs, {constants as C, promises as fsp, type Stats} from 'node:fs'
 import path from 'node:path'
 import {promisify} from 'node:util'
 import type {Permission, User} from '../../config/schema.js'
-import {at, Beneath, RESERVED_TOP, type Resolved, type WalkMode} from './beneath.js'
+import {at, Beneath, FastJail, RESERVED_TOP, type HomeHint, type Jail, type Resolved, type WalkMode} from './beneath.js'
 import {fileError, toFileError} from './file-errors.js'
 import {LEASE_MS, NameClaim} from './name-claim.js'
 import {isPartName, partOwner, partsOf} from './part-file.js'
@@ -14,7 +14,6 @@ import {hasPermission, requireAny, requirePermission} from './permissions.js'
 import {openUpload} from './upload.js'
 import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from './types.js'
 
-const open = promisify(fs.open)
 const close = promisify(fs.close)
 
 /** Entries stat'ed at once when listing a directory (bounds open files for huge directories). */
@@ -52,8 +51,7 @@ export class LocalFileSession implements FileSession {
     private currentUser: User,
     private readonly storage: string,
     private readonly home: string[],
-    /** Real path of the home (tests and logs; never sent to clients). */
-    readonly root: string,
+    private readonly hint: HomeHint,
     private readonly nodeId: string,
     private readonly handleLimit: () => number,
   ) {}
@@ -71,7 +69,7 @@ export class LocalFileSession implements FileSession {
       throw e.kind === 'permission' ? fileError('permission', user.home, 'home resolves outside the storage root') : e
     }
     try {
-      return new LocalFileSession(user, storage, home, jail.homeReal, options.nodeId ?? `pid${process.pid}`, options.handleLimit ?? (() => Infinity))
+      return new LocalFileSession(user, storage, home, {storageReal: jail.storageRealPath, homeReal: jail.homeReal}, options.nodeId ?? `pid${process.pid}`, options.handleLimit ?? (() => Infinity))
     } finally {
       jail.close()
     }
@@ -79,6 +77,11 @@ export class LocalFileSession implements FileSession {
 
   get user(): User {
     return this.currentUser
+  }
+
+  /** Real path of the home (tests and logs; never sent to clients). */
+  get root(): string {
+    return this.hint.homeReal
   }
 
   /** Applies changed permissions to a live session (config reload); the home stays as it was at login. */
@@ -153,26 +156,19 @@ export class LocalFileSession implements FileSession {
   }
 
   private async download(v: string, handle: () => void): Promise<DownloadHandle> {
-    const {node, real} = this.at(v, 'node', (r) => {
+    // Reopening the verified O_PATH descriptor reaches exactly the inode that was checked (a regular file:
+    // the open cannot block like a FIFO's). Synchronous like the walk: one short call, no thread-pool hop.
+    const {fd, real, size} = this.at(v, 'node', (r) => {
       if (r.stat!.isDirectory()) throw fileError('is-directory', v)
       if (!r.stat!.isFile()) throw fileError('invalid-argument', v, 'not a regular file')
-      // Reopening the verified O_PATH descriptor reaches exactly the inode that was checked.
-      return {node: at(r.fd!), real: fs.readlinkSync(at(r.fd!))}
-    }, true)
-    let fd: number
-    try {
-      fd = await open(node.path, C.O_RDONLY)
-    } catch (error) {
-      throw toFileError(error, v)
-    } finally {
-      node.close()
-    }
+      return {fd: fs.openSync(at(r.fd!), C.O_RDONLY), real: fs.readlinkSync(at(r.fd!)), size: r.stat!.size}
+    })
     let closed = false
     return {
       virtualPath: v,
       realPath: real,
       fd,
-      size: (await promisify(fs.fstat)(fd)).size,
+      size,
       close: async () => {
         if (closed) return
         closed = true
@@ -342,7 +338,7 @@ export class LocalFileSession implements FileSession {
     }
   }
 
-  private jailOrGive(v: string, give: () => void): Beneath {
+  private jailOrGive(v: string, give: () => void): Jail {
     try {
       return this.jail(v)
     } catch (error) {
@@ -352,43 +348,27 @@ export class LocalFileSession implements FileSession {
   }
 
   /** A fresh view of the jail for one operation (storage opened by the operator's path, home walked beneath it). */
-  private jail(v: string): Beneath {
-    try {
-      return Beneath.open(this.storage, this.home)
-    } catch (error) {
-      throw toFileError(error, v)
-    }
+  private jail(_v: string): Jail {
+    return new FastJail(this.storage, this.home, this.hint)
   }
 
-  /**
-   * Runs `fn` on a synchronous walk of `v`; with `keep`, the resolved node stays open for the caller as
-   * `node` ({path, close}) instead of being closed when `fn` returns.
-   */
-  private at<T>(v: string, mode: WalkMode, fn: (r: Resolved) => T): T
-  private at<T>(v: string, mode: WalkMode, fn: (r: Resolved) => T, keep: true): T & {node: {path: string; close(): void}}
-  private at<T>(v: string, mode: WalkMode, fn: (r: Resolved) => T, keep = false): T {
+  /** Runs `fn` on a synchronous walk of `v` (the walk's descriptors are closed when it returns). */
+  private at<T>(v: string, mode: WalkMode, fn: (r: Resolved) => T): T {
     const jail = this.jail(v)
     let r: Resolved | undefined
     try {
       r = jail.walk(components(v), mode)
-      const out = fn(r)
-      if (!keep) return out
-      const held = r
-      r = undefined
-      const heldJail = jail
-      return Object.assign(out as object, {node: {path: at(held.fd!), close: () => { held.close(); heldJail.close() }}}) as T
+      return fn(r)
     } catch (error) {
       throw toFileError(error, v)
     } finally {
-      if (r !== undefined || !keep) {
-        r?.close()
-        jail.close()
-      }
+      r?.close()
+      jail.close()
     }
   }
 
   /** Parent of `v` walked and verified; a final symlink must lead inside (a dangling or outside one is refused). */
-  private entry(jail: Beneath, v: string, shown = v): Resolved {
+  private entry(jail: Jail, v: string, shown = v): Resolved {
     if (isPartName(path.posix.basename(v))) throw fileError('invalid-path', shown, 'name reserved for uploads in progress')
     const r = jail.walk(components(v), 'parent')
     try {
@@ -408,7 +388,7 @@ export class LocalFileSession implements FileSession {
     }
   }
 
-  private async onEntry(v: string, fn: (dirFd: number, name: string, jail: Beneath) => Promise<unknown>): Promise<void> {
+  private async onEntry(v: string, fn: (dirFd: number, name: string, jail: Jail) => Promise<unknown>): Promise<void> {
     const give = this.budget(v, WALK_FDS)
     const jail = this.jailOrGive(v, give)
     let r: Resolved | undefined
@@ -455,7 +435,7 @@ export class LocalFileSession implements FileSession {
   }
 
   /** Stat of a directory entry; symlinks are followed only when they stay inside the home, else hidden. */
-  private async entryStat(jail: Beneath, dirFd: number, dirV: string, name: string): Promise<FileStat | null> {
+  private async entryStat(jail: Jail, dirFd: number, dirV: string, name: string): Promise<FileStat | null> {
     const l = await fsp.lstat(at(dirFd, name)).catch(() => null)
     if (l === null) return null
     if (!l.isSymbolicLink()) return toFileStat(name, l)
@@ -470,7 +450,7 @@ export class LocalFileSession implements FileSession {
   }
 
   /** Deletes kept part files and dead locks so a directory that looks empty can be removed; false if anything else is left. */
-  private dropStaleParts(jail: Beneath, v: string): boolean {
+  private dropStaleParts(jail: Jail, v: string): boolean {
     const r = jail.walk(components(v), 'dir')
     try {
       const names = fs.readdirSync(at(r.dir.fd))

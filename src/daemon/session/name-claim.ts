@@ -29,7 +29,14 @@ export class NameClaim {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = fs.openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600)
-        fs.writeSync(fd, JSON.stringify({node: nodeId, pid: process.pid, since: new Date(now).toISOString()}) + '\n')
+        try {
+          fs.writeSync(fd, JSON.stringify({node: nodeId, pid: process.pid, since: new Date(now).toISOString()}) + '\n')
+        } catch (error) {
+          // disk full and the like: no lock may stay behind to block the next upload
+          fs.closeSync(fd)
+          fs.rmSync(path, {force: true})
+          throw error
+        }
         return new NameClaim(dirFd, lockName, fd)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error

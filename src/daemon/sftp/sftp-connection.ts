@@ -111,7 +111,7 @@ export class SftpConnection {
     if (ctx.method === 'none') return ctx.reject(METHODS)
     if (ctx.method === 'password') {
       // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
-      if (!this.env.defender.begin(this.address)) return this.fail(ctx, false)
+      if (!(await this.env.defender.begin(this.address))) return this.fail(ctx, false)
       let user: User | null | undefined
       try {
         user = await users.checkPassword(ctx.username, ctx.password)
