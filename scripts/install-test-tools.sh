@@ -8,6 +8,7 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/vsftpd ] || missing="$missing vsftpd"
+/usr/bin/python3 -c "import paramiko" >/dev/null 2>&1 || missing="$missing python3-paramiko"
 [ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "NOTICE: cannot install$missing here (no apt-get); their tests will be skipped" >&2; exit 0
