@@ -2,6 +2,7 @@
 import {randomBytes} from 'node:crypto'
 import {DEFAULT_ADMIN_PORT, DEFAULT_FTP_PORT, DEFAULT_FTPS_PORT, DEFAULT_SFTP_PORT} from '../protocol/index.js'
 import {DEFAULT_ADMIN_FILTER, DEFAULT_FILES_FILTER} from '../net/ip-filter.js'
+import {DEFAULT_RESOURCE_LIMITS} from './resource-limits.js'
 import {ALL_PERMISSIONS, SCHEMA_VERSION, defaultStripeSettings, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
 
 /** SFTPGo-like defender: 15 points in 30 min bans for 30 min, +50 % on repeats, 1 s delay after a failure. */
@@ -21,6 +22,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   loginGraceSeconds: 30,
   maxAuthTries: 6,
   idleTimeoutSeconds: 900,
+  ...DEFAULT_RESOURCE_LIMITS,
 }
 
 /** Off: a node answers clients directly until an operator puts it behind a load balancer that sends PROXY headers. */

@@ -8,6 +8,7 @@ import {writeFileAtomic} from './atomic-file.js'
 import {defaultConfig} from './defaults.js'
 import {hashPassword} from './password.js'
 import {selfSignedCertificate} from './self-signed-cert.js'
+import {checkStorageSeparate} from './storage-overlap.js'
 import {ConfigFileError, ConfigStore, configPaths} from './store.js'
 
 /** Node-local settings; never synchronised. */
@@ -102,6 +103,7 @@ export async function initNodeDir(dataDir: string, opts: InitOptions): Promise<I
   const nodeId = randomBytes(6).toString('hex')
   const storage = path.resolve(opts.storage ?? p.files)
   await fs.mkdir(storage, {recursive: true, mode: 0o755})
+  await checkStorageSeparate(dir, storage)
   const hostKey = await generateSshKey(`ftpcluster admin ${nodeId}`)
   const clusterKey = await generateSshKey(`ftpcluster cluster ${nodeId}`)
   const serviceKey = await generateSshKey('ftpcluster files')

@@ -2,6 +2,7 @@
 // declared; `validateConfig` checks shape and semantics and names the offending field.
 import {isIP} from 'node:net'
 import {parseCidr} from '../net/ip-filter.js'
+import {DEFAULT_RESOURCE_LIMITS as R} from './resource-limits.js'
 
 export const SCHEMA_VERSION = 1
 
@@ -41,6 +42,13 @@ export interface LimitSettings {
   maxAuthTries: number
   /** Seconds without traffic before an idle session is closed. */
   idleTimeoutSeconds: number
+  // -- resource limits of authenticated sessions (issue 9); absent in older documents → the defaults --
+  /** SSH session channels per connection (OpenSSH MaxSessions): each may run an SFTP subsystem. */
+  sessionsPerConnection: number
+  /** Open files (downloads and uploads) per SFTP or FTP connection. */
+  handlesPerConnection: number
+  /** File descriptors one user's sessions may hold on a node at once, over all its connections. */
+  descriptorsPerUser: number
 }
 
 /** PROXY protocol (v1 or v2) on a site's listeners, for sites behind a load balancer such as HAProxy. */
@@ -512,7 +520,7 @@ export function validateConfig(input: unknown): ClusterConfig {
     failDelayMs: int(d.failDelayMs, 'defender.failDelayMs', 0, 10_000),
   }
   const l = obj(c.limits, 'limits')
-  keys(l, 'limits', ['perAddress', 'total', 'unauthenticatedPerAddress', 'loginGraceSeconds', 'maxAuthTries', 'idleTimeoutSeconds'])
+  keys(l, 'limits', ['perAddress', 'total', 'unauthenticatedPerAddress', 'loginGraceSeconds', 'maxAuthTries', 'idleTimeoutSeconds', 'sessionsPerConnection', 'handlesPerConnection', 'descriptorsPerUser'])
   const limits: LimitSettings = {
     perAddress: int(l.perAddress, 'limits.perAddress', 1, 1_000_000),
     total: int(l.total, 'limits.total', 1, 10_000_000),
@@ -520,6 +528,9 @@ export function validateConfig(input: unknown): ClusterConfig {
     loginGraceSeconds: int(l.loginGraceSeconds, 'limits.loginGraceSeconds', 1, 3600),
     maxAuthTries: int(l.maxAuthTries, 'limits.maxAuthTries', 1, 100),
     idleTimeoutSeconds: int(l.idleTimeoutSeconds, 'limits.idleTimeoutSeconds', 1, 86_400),
+    sessionsPerConnection: int(l.sessionsPerConnection ?? R.sessionsPerConnection, 'limits.sessionsPerConnection', 1, 1000),
+    handlesPerConnection: int(l.handlesPerConnection ?? R.handlesPerConnection, 'limits.handlesPerConnection', 1, 1_000_000),
+    descriptorsPerUser: int(l.descriptorsPerUser ?? R.descriptorsPerUser, 'limits.descriptorsPerUser', 4, 10_000_000),
   }
   const stripe = stripeSettings(c.stripe, 'stripe')
   if (stripe.enabled) {

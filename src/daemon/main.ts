@@ -3,6 +3,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {readFile} from 'node:fs/promises'
 import {keyFingerprint, nodePaths, readNodeSettings} from '../config/node-dir.js'
+import {checkStorageSeparate} from '../config/storage-overlap.js'
+import {descriptors, openFileLimit, RESERVE} from './session/descriptor-budget.js'
 import {ConfigFileError} from '../config/store.js'
 import {ConfigStore} from '../config/store.js'
 import {Defender} from '../net/defender.js'
@@ -46,6 +48,7 @@ export interface RunningNode {
 export async function startNode(dataDir: string, options: {handleSignals?: boolean; workers?: number} = {}): Promise<RunningNode> {
   const dir = path.resolve(dataDir)
   const settings = await readNodeSettings(dir)
+  await checkStorageSeparate(dir, settings.storage)
   const store = await ConfigStore.open(dir)
   const log = createLogger('node')
   const defender = new Defender(store.current.defender)
@@ -86,8 +89,12 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   }
 
   engine.start()
+  const fileDescriptors = () => descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), store.current.limits.descriptorsPerUser)
+  fileDescriptors()
+  if ((openFileLimit() ?? 0) < 4096) log.warn('low open-file limit: raise it (ulimit -n / systemd LimitNOFILE=65536) so file services keep a budget above the reserve', {limit: openFileLimit(), reserve: RESERVE})
   store.on('change', (config, previous) => {
     defender.update(config.defender)
+    fileDescriptors()
     for (const s of services) {
       Promise.resolve(s.reload(config, previous)).catch((error: Error) => log.error('reload failed', {service: s.name, error: error.message}))
     }

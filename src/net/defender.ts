@@ -12,6 +12,9 @@ interface Entry {
 
 export class Defender {
   private readonly table = new Map<string, Entry>()
+  /** Credential checks running now per address (parallel guessing must not outrun the threshold). */
+  private readonly inFlight = new Map<string, number>()
+  private readonly waiting = new Map<string, (() => void)[]>()
 
   constructor(
     private settings: DefenderSettings,
@@ -62,6 +65,44 @@ export class Defender {
       return true
     }
     return false
+  }
+
+  /**
+   * Starts a credential check for `address`; pair a true result with `end`. While the address's recorded
+   * score plus the checks in flight reach the threshold, it waits for one of those to end (a success clears
+   * the score, so parallel good logins pass; parallel guesses become failures and then a ban). False (refuse
+   * without checking) when the address is banned, or after `maxWaitMs`.
+   */
+  async begin(address: string, maxWaitMs = 10_000): Promise<boolean> {
+    const deadline = this.now() + maxWaitMs
+    for (;;) {
+      if (this.isBanned(address)) return false
+      const running = this.inFlight.get(address) ?? 0
+      const windowStart = this.now() - this.settings.windowSeconds * 1000
+      const recorded = (this.table.get(address)?.events ?? []).filter((ev) => ev.at >= windowStart).reduce((s, ev) => s + ev.points, 0)
+      if (recorded + running * this.settings.failedLoginScore < this.settings.threshold || running === 0) {
+        this.inFlight.set(address, running + 1)
+        return true
+      }
+      const left = deadline - this.now()
+      if (left <= 0) return false
+      await new Promise<void>((resolve) => {
+        const list = this.waiting.get(address) ?? []
+        const timer = setTimeout(resolve, Math.min(left, 1000))
+        list.push(() => (clearTimeout(timer), resolve()))
+        this.waiting.set(address, list)
+      })
+    }
+  }
+
+  /** Ends a check started with `begin` (call it after recordFailure / recordSuccess). */
+  end(address: string): void {
+    const running = (this.inFlight.get(address) ?? 1) - 1
+    if (running > 0) this.inFlight.set(address, running)
+    else this.inFlight.delete(address)
+    const list = this.waiting.get(address)
+    this.waiting.delete(address)
+    for (const wake of list ?? []) wake()
   }
 
   /** A successful login clears the address's score (but not an active ban or its history of bans). */

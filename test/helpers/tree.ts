@@ -7,7 +7,7 @@ import path from 'node:path'
 export function fileTree(root: string, opts: {modes?: boolean} = {}, rel = ''): Record<string, string> {
   const out: Record<string, string> = {}
   for (const name of readdirSync(path.join(root, rel)).sort()) {
-    if (name.endsWith('.ftpcluster-part')) continue
+    if (name.endsWith('.ftpcluster-part') || name.endsWith('.ftpcluster-lock')) continue
     const r = rel ? `${rel}/${name}` : name
     const st = statSync(path.join(root, r))
     if (st.isDirectory()) {

@@ -11,6 +11,7 @@ import {after, before, describe, it} from 'node:test'
 import {connect as tlsConnect, type TLSSocket} from 'node:tls'
 import {hashPassword} from '../../src/config/password.js'
 import {PASSWORD, RawFtp, USER, hasTool, killAll, run, startFtp, tracked, type FtpFixture} from '../helpers/ftp-fixture.js'
+import {partSize} from '../helpers/parts.js'
 
 const BIND = '127.0.30.1'
 
@@ -197,8 +198,7 @@ describe('FtpService security', () => {
     try {
       const child = spawn('curl', ['-sS', '--limit-rate', '256k', '-T', src, f.url('ftp', '/killed.bin')], {stdio: 'ignore'})
       tracked.add(child)
-      const part = path.join(f.home, '.killed.bin.ftpcluster-part')
-      await until(async () => ((await fs.stat(part).catch(() => null))?.size ?? 0) > 0, 10_000, 'the upload to start')
+      await until(async () => (await partSize(f.home, 'killed.bin')) > 0, 10_000, 'the upload to start')
       const before = f.service.sessions
       child.kill('SIGKILL')
       await new Promise((r) => child.once('close', r))

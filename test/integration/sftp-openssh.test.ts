@@ -4,6 +4,7 @@ import {mkdir, readdir, readFile, stat, symlink, writeFile} from 'node:fs/promis
 import path from 'node:path'
 import {test} from 'node:test'
 import {missingTools, startFixture, until, killGroup} from '../helpers/sftp-fixture.js'
+import {partSize, visibleNames} from '../helpers/parts.js'
 
 const skip = missingTools('sftp', 'ssh-keygen')
 
@@ -88,13 +89,12 @@ test('sftp: a killed upload leaves nothing under the final name, can be resumed,
   const data = randomBytes(24 * 1024 * 1024)
   const src = path.join(f.dir, 'big.bin')
   await writeFile(src, data)
-  const part = path.join(f.home, '.big.bin.ftpcluster-part')
   // -l throttles the client (Kbit/s) so the kill lands mid-transfer.
   const args = ['-b', '-', '-l', '16000', '-P', String(f.port), '-i', f.key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', 'alice@127.0.20.1']
   const child = f.spawnTracked('sftp', args, `put ${src} big.bin\n`)
-  await until(async () => ((await stat(part).catch(() => null))?.size ?? 0) > 1024 * 1024, 20_000, 'the part file to grow')
+  await until(async () => (await partSize(f.home, 'big.bin')) > 1024 * 1024, 20_000, 'the part file to grow')
   await assert.rejects(stat(path.join(f.home, 'big.bin')))
-  assert.deepEqual(await readdir(f.home), ['.big.bin.ftpcluster-part'])
+  assert.deepEqual(await visibleNames(f.home), [])
   killGroup(child)
   await until(() => f.service.sessionCount === 0, 10_000, 'the server to notice the disconnect')
   await assert.rejects(stat(path.join(f.home, 'big.bin')))

@@ -6,6 +6,33 @@ import {ConnectionGate} from '../../src/net/connection-gate.js'
 import {DEFAULT_LIMITS} from '../../src/config/defaults.js'
 
 describe('defender', () => {
+  it('counts checks in flight: parallel guesses get no more checks than the threshold, parallel good logins all pass', async () => {
+    const d = new Defender({...DEFAULT_DEFENDER, threshold: 15}, 100, () => Date.now())
+    // 96 parallel wrong guesses: each check takes a tick and fails
+    let checked = 0
+    const guess = async () => {
+      if (!(await d.begin('127.0.50.9', 2000))) return
+      checked++
+      await new Promise((r) => setImmediate(r))
+      d.recordFailure('127.0.50.9')
+      d.end('127.0.50.9')
+    }
+    await Promise.all(Array.from({length: 96}, guess))
+    assert.equal(checked, 15)
+    assert.equal(d.isBanned('127.0.50.9'), true)
+    assert.equal(await d.begin('127.0.50.9'), false)
+    // 40 parallel good logins from another address: delayed at most, never refused
+    let ok = 0
+    await Promise.all(Array.from({length: 40}, async () => {
+      if (!(await d.begin('127.0.50.10', 2000))) return
+      await new Promise((r) => setImmediate(r))
+      d.recordSuccess('127.0.50.10')
+      d.end('127.0.50.10')
+      ok++
+    }))
+    assert.equal(ok, 40)
+  })
+
   it('bans an address at the threshold, not others', () => {
     let now = 1_000_000
     const d = new Defender({...DEFAULT_DEFENDER, threshold: 3}, 100, () => now)

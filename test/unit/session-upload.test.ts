@@ -12,7 +12,9 @@ const write = (fd: number, text: string, position: number) => writeSync(fd, Buff
 test('upload: data goes to a hidden part file and appears under the final name only on commit', async (t) => {
   const s = await LocalFileSession.open(await tempStorage(t), makeUser())
   const up = await s.openWrite('/a.txt')
-  assert.equal(path.basename(up.tempPath), '.a.txt.ftpcluster-part')
+  // Unique per upload (node tag + random), so two writers through two nodes never share a part file.
+  assert.match(path.basename(up.tempPath), /^\.a\.txt\.pid\d+-[0-9a-f]{12}\.ftpcluster-part$/)
+  assert.deepEqual((await readdir(s.root)).sort(), ['.a.txt.ftpcluster-lock', path.basename(up.tempPath)].sort())
   write(up.fd, 'hello', 0)
   await assert.rejects(stat(path.join(s.root, 'a.txt')))
   assert.deepEqual(await s.list('/'), [])

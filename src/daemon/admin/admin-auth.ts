@@ -68,7 +68,14 @@ export class AdminAuthenticator {
     }
     const user = config.adminUsers.find((u) => u.name === ctx.username)
     if (ctx.method === 'password') {
-      const ok = await verifyPassword(ctx.password, user?.passwordHash ?? null)
+      // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
+      if (!(await this.defender.begin(this.address))) return this.fail(ctx, methods, false)
+      let ok: boolean
+      try {
+        ok = await verifyPassword(ctx.password, user?.passwordHash ?? null)
+      } finally {
+        this.defender.end(this.address)
+      }
       if (ok && user) {
         this.defender.recordSuccess(this.address)
         return this.accept(ctx, {user: user.name, kind: 'admin', address: this.address})

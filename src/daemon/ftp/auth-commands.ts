@@ -20,10 +20,17 @@ async function pass(c: FtpConnection, password: string): Promise<void> {
   c.pendingUser = null
   const config = c.host.config()
   const user = config.users.find((u) => u.name === name)
-  // the hash check runs for unknown and disabled users too, so every refusal takes the same time
-  const valid = (await verifyPassword(password, user?.passwordHash ?? null)) && user !== undefined && !user.disabled
+  // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
+  if (!(await c.host.defender.begin(c.address))) return c.close(421, 'Too many login attempts from your address, try again later')
+  let valid: boolean
+  try {
+    // the hash check runs for unknown and disabled users too, so every refusal takes the same time
+    valid = (await verifyPassword(password, user?.passwordHash ?? null)) && user !== undefined && !user.disabled
+  } finally {
+    c.host.defender.end(c.address)
+  }
   if (c.control.closed) return
-  if (valid) {
+  if (valid && user) {
     c.host.defender.recordSuccess(c.address)
     c.loginSucceeded(await c.host.openSession(user))
     c.host.log.info('ftp login', {user: user.name, address: c.address, tls: c.control.secure})

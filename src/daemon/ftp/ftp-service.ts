@@ -49,7 +49,7 @@ export class FtpService implements Service {
     const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
     this.pool = new PasvPortPool(pasv.min, pasv.max)
     this.adopted = options.adopted ?? false
-    const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
+    const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user, {nodeId: ctx.settings.nodeId, handleLimit: () => this.ctx.store.current.limits.handlesPerConnection}))
     this.host = {
       config: () => this.ctx.store.current,
       tls: () => this.tls(),

@@ -15,6 +15,9 @@ const BY_KIND: Record<FileErrorKind, FtpReply> = {
   'is-directory': {code: 550, text: 'Is a directory'},
   'no-space': {code: 452, text: 'Insufficient storage space'},
   'invalid-path': {code: 553, text: 'File name not allowed'},
+  'name-too-long': {code: 553, text: 'File name too long'},
+  'invalid-argument': {code: 550, text: 'Invalid argument'},
+  'no-resources': {code: 452, text: 'Too many open files on the server, try again later'},
   busy: {code: 450, text: 'File busy, try again later'},
   io: {code: 451, text: 'Local error in processing'},
 }

@@ -14,8 +14,11 @@ const BY_ERRNO: Record<string, FileErrorKind> = {
   EDQUOT: 'no-space',
   EFBIG: 'no-space',
   ELOOP: 'invalid-path',
-  ENAMETOOLONG: 'invalid-path',
-  EINVAL: 'invalid-path',
+  ENAMETOOLONG: 'name-too-long',
+  EINVAL: 'invalid-argument',
+  EMFILE: 'no-resources',
+  ENFILE: 'no-resources',
+  EXDEV: 'invalid-argument',
   EBUSY: 'busy',
   ETXTBSY: 'busy',
 }
@@ -29,9 +32,15 @@ const DESCRIBE: Record<FileErrorKind, string> = {
   'is-directory': 'is a directory',
   'no-space': 'no space left on the storage',
   'invalid-path': 'path not allowed',
+  'name-too-long': 'file name too long',
+  'invalid-argument': 'invalid argument',
+  'no-resources': 'too many open files on the server, try again later',
   busy: 'in use by another transfer',
   io: 'input/output error',
 }
+
+/** Path shown by errors raised below the session (the walk), replaced by the virtual path in toFileError. */
+export const PLACEHOLDER = '(path)'
 
 export function fileError(kind: FileErrorKind, virtualPath: string, detail?: string): FileError {
   return new FileError(kind, `${virtualPath}: ${detail ?? DESCRIBE[kind]}`)
@@ -39,7 +48,8 @@ export function fileError(kind: FileErrorKind, virtualPath: string, detail?: str
 
 /** Maps any thrown value to a FileError; the real path in Node's message is never exposed. */
 export function toFileError(error: unknown, virtualPath: string): FileError {
-  if (error instanceof FileError) return error
+  // Errors of a walk name no path ("(path): …"): they get the client's virtual path here.
+  if (error instanceof FileError) return error.message.startsWith(PLACEHOLDER) ? new FileError(error.kind, virtualPath + error.message.slice(PLACEHOLDER.length)) : error
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   const kind = (code !== undefined && BY_ERRNO[code]) || 'io'
   return fileError(kind, virtualPath)

@@ -1,27 +1,51 @@
-// Names of uploads in progress: `.<name>.ftpcluster-part` next to the final name, hidden from listings.
+// Names of uploads in progress, next to the final name and hidden from listings:
+// `.<name>.<node>-<random>.ftpcluster-part` (the data; unique per upload, so two writers never share one)
+// and `.<name>.ftpcluster-lock` (the claim on the final name across every node of the shared storage).
+import fs from 'node:fs'
+import {at} from './beneath.js'
+
 export const PART_SUFFIX = '.ftpcluster-part'
+export const LOCK_SUFFIX = '.ftpcluster-lock'
+const TAGGED = /^\.(.+)\.([A-Za-z0-9_]{1,16}-[0-9a-f]{12})\.ftpcluster-part$/
 
-export function partNameFor(name: string): string {
-  return `.${name}${PART_SUFFIX}`
+export function partNameFor(name: string, tag: string): string {
+  return `.${name}.${tag}${PART_SUFFIX}`
 }
 
+export function lockNameFor(name: string): string {
+  return `.${name}${LOCK_SUFFIX}`
+}
+
+/** Part and lock files: reserved, never listed, never opened or created by clients. */
 export function isPartName(name: string): boolean {
-  return name.startsWith('.') && name.endsWith(PART_SUFFIX) && name.length > PART_SUFFIX.length + 1
+  if (!name.startsWith('.')) return false
+  if (name.endsWith(PART_SUFFIX)) return name.length > PART_SUFFIX.length + 1
+  return name.endsWith(LOCK_SUFFIX) && name.length > LOCK_SUFFIX.length + 1
 }
 
-/** Part files with an open upload in this process: a second writer of the same name gets `busy`. */
-const active = new Set<string>()
-
-export function claimPart(realPartPath: string): boolean {
-  if (active.has(realPartPath)) return false
-  active.add(realPartPath)
-  return true
+/** The final name a part file belongs to (also the single `.<name>.ftpcluster-part` of older versions). */
+export function partOwner(partName: string): string | null {
+  const m = TAGGED.exec(partName)
+  if (m) return m[1]
+  if (partName.startsWith('.') && partName.endsWith(PART_SUFFIX) && partName.length > PART_SUFFIX.length + 1) {
+    return partName.slice(1, -PART_SUFFIX.length)
+  }
+  return null
 }
 
-export function releasePart(realPartPath: string): void {
-  active.delete(realPartPath)
+export interface PartInfo {
+  name: string
+  size: number
+  mtimeMs: number
 }
 
-export function isPartClaimed(realPartPath: string): boolean {
-  return active.has(realPartPath)
+/** Kept parts of `name` in the directory open as `dirFd` (regular files only), largest first. */
+export function partsOf(dirFd: number, name: string): PartInfo[] {
+  const out: PartInfo[] = []
+  for (const entry of fs.readdirSync(at(dirFd))) {
+    if (partOwner(entry) !== name) continue
+    const st = fs.lstatSync(at(dirFd, entry), {throwIfNoEntry: false})
+    if (st?.isFile()) out.push({name: entry, size: st.size, mtimeMs: st.mtimeMs})
+  }
+  return out.sort((a, b) => b.size - a.size || b.mtimeMs - a.mtimeMs)
 }

@@ -12,7 +12,10 @@ export type FileErrorKind =
   | 'is-directory'
   | 'no-space' // ENOSPC / EDQUOT
   | 'invalid-path' // NUL bytes, backslashes, escapes out of the jail
-  | 'busy' // e.g. the same file being uploaded by another session
+  | 'name-too-long' // ENAMETOOLONG: a component or the path exceeds the file system's limit
+  | 'invalid-argument' // EINVAL: e.g. renaming a directory into itself
+  | 'no-resources' // a per-connection/per-user limit or the daemon's descriptor budget ran out
+  | 'busy' // e.g. the same file being uploaded by another session or node
   | 'io'
 
 export class FileError extends Error {

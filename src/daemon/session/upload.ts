@@ -1,11 +1,13 @@
-// Uploads: data goes to the part file next to the target and is renamed over the final name on commit,
-// so no client ever sees a partial file under the final name; resumes continue the part file.
+// Uploads: data goes to a part file unique to this upload next to the target, under a claim on the final
+// name that holds across nodes; commit renames the part over the final name only while the claim is still
+// ours, so no client sees a partial file, two writers never mix, and nobody is told "done" for lost data.
 import fs, {constants as C, promises as fsp} from 'node:fs'
-import path from 'node:path'
+import {randomBytes} from 'node:crypto'
 import {promisify} from 'node:util'
+import {at} from './beneath.js'
 import {fileError, toFileError} from './file-errors.js'
-import {claimPart, partNameFor, releasePart} from './part-file.js'
-import type {EntryLocation} from './path-jail.js'
+import {NameClaim} from './name-claim.js'
+import {partNameFor, partsOf} from './part-file.js'
 import type {OpenWriteOptions, UploadHandle} from './types.js'
 
 const open = promisify(fs.open)
@@ -18,6 +20,21 @@ export function keepsContent(options: OpenWriteOptions): boolean {
   return Boolean(options.append || options.keepExisting || (options.offset !== undefined && options.offset > 0))
 }
 
+/** Where an upload goes: the verified parent directory (its descriptor now owned by the upload) and the name. */
+export interface UploadTarget {
+  virtualPath: string
+  dirFd: number
+  name: string
+  /** O_PATH descriptor of the existing final file when its content is reused (closed by openUpload). */
+  existingFd?: number
+  nodeId: string
+}
+
+/** Tag of this node in part names: letters, digits and `_` only, at most 16. */
+export function nodeTag(nodeId: string): string {
+  return nodeId.replace(/[^A-Za-z0-9_]/g, '').slice(0, 16) || 'node'
+}
+
 export class LocalUpload implements UploadHandle {
   private done = false
 
@@ -26,20 +43,24 @@ export class LocalUpload implements UploadHandle {
     readonly fd: number,
     readonly tempPath: string,
     readonly startOffset: number,
-    private readonly finalPath: string,
+    private readonly target: UploadTarget,
+    private readonly partName: string,
+    private readonly claim: NameClaim,
   ) {}
 
   async commit(): Promise<void> {
     if (this.done) return
     this.done = true
+    const part = at(this.target.dirFd, this.partName)
     try {
       await close(this.fd)
-      await fsp.rename(this.tempPath, this.finalPath)
+      if (!this.claim.holds()) throw fileError('busy', this.virtualPath, 'the upload lost its claim on the name (stopped longer than the lease); upload it again')
+      await fsp.rename(part, at(this.target.dirFd, this.target.name))
     } catch (error) {
-      await fsp.rm(this.tempPath, {force: true}).catch(() => {})
+      await fsp.rm(part, {force: true}).catch(() => {})
       throw toFileError(error, this.virtualPath)
     } finally {
-      releasePart(this.tempPath)
+      this.finish()
     }
   }
 
@@ -49,39 +70,73 @@ export class LocalUpload implements UploadHandle {
     try {
       await close(this.fd).catch(() => {})
       // A part file only helps a resume while the final name does not exist (stat reports the part's size then).
-      const finalExists = await fsp.lstat(this.finalPath).then(() => true, () => false)
-      if (!keepForResume || finalExists) await fsp.rm(this.tempPath, {force: true}).catch(() => {})
+      const finalExists = await fsp.lstat(at(this.target.dirFd, this.target.name)).then(() => true, () => false)
+      if (!keepForResume || finalExists || !this.claim.holds()) await fsp.rm(at(this.target.dirFd, this.partName), {force: true}).catch(() => {})
     } finally {
-      releasePart(this.tempPath)
+      this.finish()
     }
+  }
+
+  private finish(): void {
+    try {
+      this.claim.release()
+    } catch {
+      // storage gone; the lease runs out by itself
+    }
+    fs.closeSync(this.target.dirFd)
   }
 }
 
 /**
- * Opens the part file for `loc`. Fresh uploads truncate it; resumes (offset, append, keepExisting) start
- * from the final file's content when it exists (copied, cloned where the file system can), else the part's.
+ * Claims the final name, then opens a fresh part (O_EXCL). Resumes (offset, append, keepExisting) start from
+ * the final file's content when it exists (cloned where the file system can), else from the largest kept part
+ * of the name (any node's: the claim means nobody writes it). Other kept parts of the name are dropped.
  */
-export async function openUpload(loc: EntryLocation, finalExists: boolean, options: OpenWriteOptions): Promise<LocalUpload> {
-  const tempPath = path.join(loc.parent, partNameFor(loc.name))
-  if (!claimPart(tempPath)) throw fileError('busy', loc.virtualPath, 'another upload of this file is in progress')
-  const mode = (options.mode ?? 0o644) & 0o755
+export async function openUpload(target: UploadTarget, options: OpenWriteOptions): Promise<LocalUpload> {
+  const v = target.virtualPath
+  let claim: NameClaim | undefined
   let fd: number | undefined
+  const partName = partNameFor(target.name, `${nodeTag(target.nodeId)}-${randomBytes(6).toString('hex')}`)
+  const part = at(target.dirFd, partName)
+  const mode = (options.mode ?? 0o644) & 0o755
   try {
-    if (!keepsContent(options)) {
-      fd = await open(tempPath, C.O_RDWR | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, mode)
-      return new LocalUpload(loc.virtualPath, fd, tempPath, 0, loc.real)
+    claim = NameClaim.acquire(target.dirFd, target.name, v, target.nodeId)
+    const kept = partsOf(target.dirFd, target.name)
+    let reuse: {name: string; size: number} | undefined
+    if (keepsContent(options) && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!
+    const stored = target.existingFd !== undefined ? fs.fstatSync(target.existingFd).size : (reuse?.size ?? 0)
+    // Checked before anything is moved: a restart offset past what was stored would leave a hole of zeros.
+    if (!options.append && !options.keepExisting && options.offset !== undefined && options.offset > stored) {
+      throw fileError('invalid-argument', v, `restart offset ${options.offset} is past the ${stored} bytes stored`)
     }
-    if (finalExists) await fsp.copyFile(loc.real, tempPath, C.COPYFILE_FICLONE)
-    fd = await open(tempPath, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, mode)
+    for (const p of kept) await fsp.rm(at(target.dirFd, p.name), {force: true})
+    if (!keepsContent(options)) {
+      fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode)
+    } else {
+      if (target.existingFd !== undefined) await fsp.copyFile(at(target.existingFd), part, C.COPYFILE_EXCL | C.COPYFILE_FICLONE)
+      else if (reuse !== undefined) await fsp.rename(at(target.dirFd, reuse.name), part)
+      fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, mode)
+    }
     let start = (await fstat(fd)).size
     if (!options.append && !options.keepExisting && options.offset !== undefined) {
       await ftruncate(fd, options.offset)
       start = options.offset
     }
-    return new LocalUpload(loc.virtualPath, fd, tempPath, start, loc.real)
+    const tempPath = `${fs.readlinkSync(at(target.dirFd))}/${partName}`
+    return new LocalUpload(v, fd, tempPath, start, target, partName, claim)
   } catch (error) {
     if (fd !== undefined) await close(fd).catch(() => {})
-    releasePart(tempPath)
-    throw toFileError(error, loc.virtualPath)
+    if (claim) {
+      await fsp.rm(part, {force: true}).catch(() => {})
+      try {
+        claim.release()
+      } catch {
+        // lease runs out
+      }
+    }
+    fs.closeSync(target.dirFd)
+    throw toFileError(error, v)
+  } finally {
+    if (target.existingFd !== undefined) fs.closeSync(target.existingFd)
   }
 }

@@ -18,6 +18,7 @@ export interface ConnectionEnv {
   limits(): LimitSettings
   defender: Defender
   storage: string
+  nodeId: string
   log: Logger
 }
 
@@ -27,6 +28,8 @@ export class SftpConnection {
   private fileSession: LocalFileSession | null = null
   private readonly handlers = new Set<SftpHandler>()
   private failures = 0
+  /** Session channels open on this connection. */
+  private channels = 0
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
 
@@ -62,7 +65,18 @@ export class SftpConnection {
     this.client = client
     client.on('error', (error: Error) => this.env.log.debug('ssh connection error', {address: this.address, error: error.message}))
     client.on('authentication', (ctx) => void this.authenticate(ctx))
-    client.on('ready', () => client.on('session', (accept) => this.session(accept())))
+    client.on('ready', () => client.on('session', (accept, reject) => {
+      // OpenSSH's MaxSessions: each channel may hold an SFTP server with its handles.
+      const limit = this.env.limits().sessionsPerConnection
+      if (this.channels >= limit) {
+        this.env.log.info('session channel refused: limit per connection reached', {address: this.address, user: this.user?.name, limit})
+        return reject()
+      }
+      this.channels += 1
+      const session = accept()
+      session.once('close', () => (this.channels -= 1))
+      this.session(session)
+    }))
   }
 
   /** Applies a reloaded user: new permissions at once; a removed or disabled user is disconnected. */
@@ -97,7 +111,14 @@ export class SftpConnection {
     const users = this.env.users()
     if (ctx.method === 'none') return ctx.reject(METHODS)
     if (ctx.method === 'password') {
-      const user = await users.checkPassword(ctx.username, ctx.password)
+      // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
+      if (!(await this.env.defender.begin(this.address))) return this.fail(ctx, false)
+      let user: User | null | undefined
+      try {
+        user = await users.checkPassword(ctx.username, ctx.password)
+      } finally {
+        this.env.defender.end(this.address)
+      }
       if (this.closed) return
       return user ? this.accept(ctx, user) : this.fail(ctx, true)
     }
@@ -115,7 +136,7 @@ export class SftpConnection {
   /** Opens the home before accepting: OpenSSH pipelines its SFTP INIT, so the channel must be served at once. */
   private async accept(ctx: AuthContext, user: User): Promise<void> {
     try {
-      this.fileSession = await LocalFileSession.open(this.env.storage, user)
+      this.fileSession = await LocalFileSession.open(this.env.storage, user, {nodeId: this.env.nodeId, handleLimit: () => this.env.limits().handlesPerConnection})
     } catch (error) {
       this.env.log.error('cannot open the home directory', {user: user.name, error: (error as Error).message})
       ctx.reject([])

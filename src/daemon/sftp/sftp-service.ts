@@ -181,6 +181,7 @@ export class SftpService implements Service {
         limits: () => this.gate.settings,
         defender: this.ctx.defender,
         storage: this.ctx.settings.storage,
+        nodeId: this.ctx.settings.nodeId,
         log: this.log,
       },
       (c) => {

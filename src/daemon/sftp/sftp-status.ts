@@ -16,6 +16,10 @@ const BY_KIND: Record<FileErrorKind, number> = {
   'not-found': STATUS.NO_SUCH_FILE,
   permission: STATUS.PERMISSION_DENIED,
   'invalid-path': STATUS.PERMISSION_DENIED,
+  // As OpenSSH's sftp-server maps ENAMETOOLONG and EINVAL (SFTP v3 has no closer code); the message says which.
+  'name-too-long': STATUS.BAD_MESSAGE,
+  'invalid-argument': STATUS.BAD_MESSAGE,
+  'no-resources': STATUS.FAILURE,
   exists: STATUS.FAILURE,
   'not-empty': STATUS.FAILURE,
   'not-directory': STATUS.FAILURE,
