@@ -23,7 +23,7 @@ export interface HistoryReport {
 }
 
 /** Membership is managed by add-server/remove-server/promote: a rollback keeps the current one. */
-export const MEMBERSHIP_FIELDS = ['clusterId', 'epoch', 'primary', 'servers'] as const
+export const MEMBERSHIP_FIELDS = ['clusterId', 'epoch', 'primary', 'servers', 'epochs'] as const
 
 /** Fields every write changes by itself: not content. */
 const BOOKKEEPING = new Set(['revision', 'lastChange', 'baseRevision'])

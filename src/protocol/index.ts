@@ -54,6 +54,36 @@ export interface NodeStatus {
   ftp?: {enabled: boolean; port: number; advertise: string; pasvPortMin: number; pasvPortMax: number}
   /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
   time: string
+  /** The highest epoch this node promised to a `promote` candidate (it refuses pushes from older epochs). */
+  promisedEpoch?: number
+  /** On a primary: the outcome of the last committed change (who holds it). */
+  lastCommit?: CommitReport | null
+  /**
+   * Problems the node knows about itself and how to fix them: a hand-edited current.json it refuses to serve,
+   * a primary it cannot confirm, a secondary its primary does not list.
+   */
+  problems?: NodeProblem[]
+}
+
+export interface NodeProblem {
+  kind: 'hand-edited' | 'unconfirmed-primary' | 'not-listed' | 'fenced'
+  message: string
+  hint: string
+}
+
+/**
+ * What "acknowledged" meant for one change: the policy in effect, the members that hold it durably and the
+ * ones that did not confirm (the CLI warns about them under the `primary` policy).
+ */
+export interface CommitReport {
+  revision: number
+  epoch: number
+  policy: 'majority' | 'primary'
+  members: number
+  /** Members (HOST:PORT) that hold the change durably, the primary first. */
+  confirmed: string[]
+  /** Secondaries (HOST:PORT) that did not confirm it (yet). */
+  missing: string[]
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */
@@ -156,6 +186,15 @@ export interface PromoteResult {
   epoch: number
   revision: number
   primary: string
+  /** Members that accepted the new epoch (a majority unless forced). */
+  acceptedBy: string[]
+  /** True with `--force`: taken without a majority. */
+  forced: boolean
+}
+
+/** `promote`: `force` takes the epoch without a majority (when a majority of members is lost for good). */
+export interface PromoteRequest {
+  force?: boolean
 }
 
 export interface HostPortRequest {
