@@ -14,9 +14,11 @@ import {
   formatHostPort,
   type AddServerResult,
   type NodeStatus,
+  type PromoteResult,
   type SyncResult,
 } from '../protocol/index.js'
-import type {Actor, ExecContext, NodeRuntime} from '../daemon/node-runtime.js'
+import {fenceCheck, type Actor, type ExecContext, type NodeRuntime} from '../daemon/node-runtime.js'
+import {Election, type PromiseBook} from './election.js'
 import {diffConfigs} from '../config/config-diff.js'
 import {connectAsMember} from './member-client.js'
 import type {SyncEngine} from './sync-engine.js'
@@ -40,7 +42,12 @@ function requireAdmin(actor: Actor): void {
 
 
 export class Membership {
-  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine) {}
+  private readonly election: Election
+
+  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine, book: PromiseBook) {
+    this.election = new Election(node, engine, book, () => this.selfAsPrimary())
+    node.promisedEpoch = () => book.epoch
+  }
 
   register(): void {
     const e = this.node.exec
@@ -49,6 +56,9 @@ export class Membership {
     e.set('remove-server', (a, c) => this.removeServer(a, c))
     e.set('leave', (a, c) => this.leave(a, c))
     e.set('promote', (a, c) => this.promote(a, c))
+    e.set('promise', (a, c) => this.election.promise(a, c))
+    e.set('stage', (a, c) => this.stage(a, c))
+    e.set('unstage', (a, c) => this.unstage(a, c))
     e.set('sync', async (a, c) => {
       requireAdmin(c.actor)
       const host = str(a, 'host', false)
@@ -242,26 +252,29 @@ export class Membership {
     return {revision: applied.revision}
   }
 
-  /** On a secondary: become the primary with epoch + 1; the old primary becomes a secondary when it returns. */
-  private async promote(_args: Record<string, unknown>, ctx: ExecContext): Promise<{epoch: number; revision: number; primary: string}> {
+  /** On a secondary: become the primary of a new epoch once a majority of the members accepted it. */
+  private async promote(args: Record<string, unknown>, ctx: ExecContext): Promise<PromoteResult> {
     requireAdmin(ctx.actor)
     const role = this.node.role()
     if (role !== 'secondary') throw new OperationError('refused', `this node is ${role}, not a secondary`, role === 'primary' ? 'it is already the primary' : 'add it to a cluster first')
-    const current = this.node.config
-    const old = current.primary!
-    const me = this.selfAsPrimary()
-    const next = structuredClone(current)
-    next.epoch = current.epoch + 1
-    next.revision = current.revision + 1
-    next.primary = me
-    next.servers = next.servers.filter((s) => s.nodeId !== me.nodeId)
-    next.servers.push({nodeId: old.nodeId, host: old.host, port: old.port, fingerprint: old.fingerprint, clusterPublicKey: old.clusterPublicKey, addedAt: new Date().toISOString()})
-    next.lastChange = {by: ctx.actor.user, from: ctx.actor.address, at: new Date().toISOString(), summary: `promote ${formatHostPort(me.host, me.port)} (epoch ${next.epoch})`}
-    ctx.progress('promote', `taking over as primary with epoch ${next.epoch}`)
-    const applied = await this.node.store.replace(next, {by: ctx.actor.user, from: ctx.actor.address, summary: 'promoted to primary'})
-    this.node.log.warn('promoted to primary', {epoch: applied.epoch, oldPrimary: formatHostPort(old.host, old.port)})
-    ctx.progress('promote', `primary now; pushing epoch ${applied.epoch} to ${applied.servers.length} server(s)`, true)
-    return {epoch: applied.epoch, revision: applied.revision, primary: formatHostPort(me.host, me.port)}
+    return this.election.promote(args, ctx)
+  }
+
+  /** On a secondary, from its primary: phase one of a commit (written durably, not applied). */
+  private async stage(args: Record<string, unknown>, ctx: ExecContext): Promise<{staged: number}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'stage is for cluster members')
+    if (typeof args.config !== 'object' || args.config === null) throw new OperationError('invalid', '"config" is missing')
+    const staged = await this.node.store.stage(args.config, (incoming, current) => {
+      this.node.checkMemberPush(incoming, current, ctx.actor)
+      fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())
+    })
+    return {staged: staged.revision}
+  }
+
+  private async unstage(args: Record<string, unknown>, ctx: ExecContext): Promise<{dropped: boolean}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'unstage is for cluster members')
+    const {revision, epoch} = args
+    if (typeof revision !== 'number' || typeof epoch !== 'number') throw new OperationError('invalid', 'unstage needs revision and epoch')
+    return {dropped: await this.node.store.unstage(revision, epoch)}
   }
 }
-

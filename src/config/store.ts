@@ -93,6 +93,8 @@ export interface HandEdit {
   fileHash: string
   fileRevision: number | null
   detectedAt: string
+  /** The edited document, when it is a valid configuration (shown by `config diff`, never served). */
+  config: ClusterConfig | null
 }
 
 export class ConfigStore extends EventEmitter {
@@ -132,7 +134,7 @@ export class ConfigStore extends EventEmitter {
     if (recorded && contentHash(recorded) !== hash) {
       const store = new ConfigStore(dataDir, recorded)
       store.diskHash = hash
-      store.handEdit = {fileHash: hash, fileRevision: config.revision, detectedAt: new Date().toISOString()}
+      store.handEdit = {fileHash: hash, fileRevision: config.revision, detectedAt: new Date().toISOString(), config}
       return store
     }
     return new ConfigStore(dataDir, config)
@@ -147,7 +149,7 @@ export class ConfigStore extends EventEmitter {
       this.handEdit = null
     } else if (!this.handEdit || this.handEdit.fileHash !== hash) {
       const file = await readConfigFile(this.paths.current).catch(() => undefined)
-      this.handEdit = {fileHash: hash, fileRevision: file?.revision ?? null, detectedAt: new Date().toISOString()}
+      this.handEdit = {fileHash: hash, fileRevision: file?.revision ?? null, detectedAt: new Date().toISOString(), config: file ?? null}
       this.emit('hand-edit', this.handEdit)
     }
     this.diskHash = hash
@@ -221,13 +223,14 @@ export class ConfigStore extends EventEmitter {
    * Replaces the configuration with one from the primary (or a rollback), keeping its revision and epoch.
    * `local`: a change made on this node (add-server on the primary): it passes the commit gate like `change`.
    */
-  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean} = {}): Promise<ClusterConfig> {
+  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean; beforeWrite?: (incoming: ClusterConfig) => Promise<void>} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
       const candidate = {...(next as Record<string, unknown>)}
       delete candidate.baseRevision
       const valid = this.validate(candidate)
       check?.(valid, this.config)
       if (opts.local) await this.commitGate?.(valid, this.config)
+      await opts.beforeWrite?.(valid)
       await this.persist(valid, ctx)
       return valid
     })

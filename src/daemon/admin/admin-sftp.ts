@@ -92,7 +92,9 @@ export class AdminSftpTree {
     const n = this.node
     if (path === PATHS.status) return Buffer.from(JSON.stringify(n.status(), null, 2) + '\n')
     // The primary's cluster key reads secrets (a promoted secondary or a pull needs them); admins do not.
-    if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(n.config)))
+    // An admin reading a secondary sees a hand edit of its file (that `config diff` shows as drift); it is not served.
+    const onDisk = n.role() === 'secondary' && n.store.handEdit?.config ? n.store.handEdit.config : n.config
+    if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(onDisk)))
     if (path === PATHS.configWithSecrets) return Buffer.from(serializeConfig(n.config))
     if (path === PATHS.servers) return Buffer.from(JSON.stringify(n.serversDocument(), null, 2) + '\n')
     return null
