@@ -29,6 +29,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: FlagsOf<T>
   protected args!: ArgsOf<T>
   protected paint = painter(process.stdout)
+  protected paintErr = painter(process.stderr)
 
   /** Set once the command has finished (result, error or exit): before that, an empty event loop is a bug. */
   private finished = false

@@ -264,6 +264,12 @@ export class Membership {
   private async stage(args: Record<string, unknown>, ctx: ExecContext): Promise<{staged: number}> {
     if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'stage is for cluster members')
     if (typeof args.config !== 'object' || args.config === null) throw new OperationError('invalid', '"config" is missing')
+    const c = args.config as ClusterConfig
+    const current = this.node.config
+    // Its own removal: nothing to stage here (it is told to leave next); it answers for the old membership.
+    if (Array.isArray(c.servers) && !c.servers.some((s) => s.nodeId === this.node.settings.nodeId) && ctx.actor.key === current.primary?.clusterPublicKey && c.epoch === current.epoch && c.revision > current.revision) {
+      return {staged: c.revision}
+    }
     const staged = await this.node.store.stage(args.config, (incoming, current) => {
       this.node.checkMemberPush(incoming, current, ctx.actor)
       fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())

@@ -228,7 +228,7 @@ export interface RollbackRequest {
 
 /** A probe check, as `cluster diagnose --json` shows it. */
 export interface DiagnoseCheck {
-  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv'
+  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv' | 'cluster'
   ok: boolean
   detail: string
   hint?: string

@@ -23,6 +23,7 @@ export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusC
     if (status.role === 'secondary') this.say(`  last synchronized ${status.lastSynchronized ?? 'never'}`)
     this.say(`  services          ${Object.entries(status.services).map(([n, s]) => `${n} ${p.state(s)}`).join(', ')}`)
     this.say(`  uptime            ${status.uptimeSeconds} s${status.draining ? p.warn('  (draining)') : ''}`)
+    for (const problem of status.problems ?? []) this.say(`  ${p.bad('✖')} ${problem.message}\n    ${p.dim('→')} ${problem.hint}`)
     return status
   }
 }
