@@ -22,8 +22,8 @@ export interface LinkOwner {
 }
 
 const MAX_BACKOFF_MS = 30_000
-/** Keepalives every second, closed after 2 unanswered: a SIGSTOPped or cut-off secondary shows within 3 s. */
-const KEEPALIVE = {intervalMs: 1000, countMax: 2}
+/** Keepalives every second, closed after 2 s without an answer: a SIGSTOPped or cut-off secondary shows within 3 s. */
+const KEEPALIVE = {intervalMs: 1000, countMax: 1}
 const CONNECT_TIMEOUT_MS = 3000
 
 export class PeerLink {
