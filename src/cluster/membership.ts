@@ -59,6 +59,7 @@ export class Membership {
     e.set('promise', (a, c) => this.election.promise(a, c))
     e.set('stage', (a, c) => this.stage(a, c))
     e.set('unstage', (a, c) => this.unstage(a, c))
+    e.set('keep-diverged', (a, c) => this.keepDiverged(a, c))
     e.set('sync', async (a, c) => {
       requireAdmin(c.actor)
       const host = str(a, 'host', false)
@@ -275,6 +276,14 @@ export class Membership {
       fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())
     })
     return {staged: staged.revision}
+  }
+
+  /** On the primary, from a demoted member: revisions a failover discarded, kept for `config history`. */
+  private async keepDiverged(args: Record<string, unknown>, ctx: ExecContext): Promise<{kept: string[]}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'keep-diverged is for cluster members')
+    if (!Array.isArray(args.configs) || args.configs.length > 100) throw new OperationError('invalid', '"configs" must be a list of at most 100 configurations')
+    const configs = args.configs.map((c) => validateConfig(c)).filter((c) => c.clusterId === this.node.config.clusterId && c.epoch < this.node.config.epoch)
+    return {kept: await this.node.store.keepDiverged(configs)}
   }
 
   private async unstage(args: Record<string, unknown>, ctx: ExecContext): Promise<{dropped: boolean}> {

@@ -67,6 +67,7 @@ export class SyncEngine {
     this.node.serversDocument = () => this.serversDocument()
     this.node.store.on('change', (config: ClusterConfig, previous: ClusterConfig) => this.onChange(config, previous))
     this.node.store.commitGate = (candidate, current) => this.gate(candidate, current)
+    this.node.onDiverged = (configs, primary) => void this.sendDiverged(configs, primary)
     this.reconcile(this.node.config)
     if (this.node.role() === 'primary') this.schedulePush(true)
     if (this.node.role() === 'secondary') this.pullFromPrimary(0)
@@ -89,6 +90,23 @@ export class SyncEngine {
     if (this.node.role() !== 'primary') return
     if (!this.fencedBy) this.node.log.warn('stepping down: a promote took a newer epoch; refusing changes until demoted', {reason})
     this.fencedBy = reason
+  }
+
+  /** A demoted node hands the revisions it kept in config/diverged/ to the new primary (`config history` there). */
+  private async sendDiverged(configs: ClusterConfig[], primary: NonNullable<ClusterConfig['primary']>): Promise<void> {
+    for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+      let client: AdminClient | undefined
+      try {
+        client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, primary, 3000)
+        await client.exec('keep-diverged', {configs})
+        return
+      } catch (error) {
+        if (attempt === 4) this.node.log.warn('could not hand the discarded revisions to the new primary; they stay in this node\'s config/diverged/', {error: (error as Error).message})
+      } finally {
+        client?.close()
+      }
+      await new Promise((r) => setTimeout(r, 1000).unref())
+    }
   }
 
   /** The outcome of the last committed change, for `status`. */

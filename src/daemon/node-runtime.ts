@@ -92,6 +92,8 @@ export class NodeRuntime {
   /** The last commit's report and the node's known problems (set by the sync engine). */
   commitReport: () => CommitReport | null = () => null
   clusterProblems: () => NodeProblem[] = () => []
+  /** Called after a demotion kept revisions in config/diverged/ (the sync engine sends them to the new primary). */
+  onDiverged: (configs: ClusterConfig[], primary: NonNullable<ClusterConfig['primary']>) => void = () => {}
 
   constructor(
     readonly dataDir: string,
@@ -214,6 +216,7 @@ export class NodeRuntime {
   async applyPush(doc: Record<string, unknown>, actor: Actor): Promise<ClusterConfig> {
     await this.store.refreshDiskHash()
     let demotedFrom: ClusterConfig | undefined
+    let lost: ClusterConfig[] = []
     const applied = await this.store.replace(doc, {by: actor.user, from: actor.address, summary: `pushed by the primary`}, (incoming, current) => {
       this.checkMemberPush(incoming, current, actor)
       const verdict = fenceCheck(incoming, current, this.store.hash, this.promisedEpoch())
@@ -224,21 +227,23 @@ export class NodeRuntime {
       if (verdict === 'repair') this.log.warn('repairing config/current.json: the primary rewrites the hand-edited file', {revision: incoming.revision})
       if (incoming.epoch > current.epoch) demotedFrom = current
     }, {beforeWrite: async (incoming) => {
-      if (incoming.epoch > this.config.epoch) await this.keepDiverged(incoming)
+      if (incoming.epoch > this.config.epoch) lost = await this.keepDiverged(incoming)
     }})
+    if (lost.length > 0 && applied.primary) this.onDiverged(lost, applied.primary)
     if (demotedFrom && this.role(demotedFrom) === 'primary') this.log.warn('demoted by a newer epoch', {epoch: applied.epoch, revision: applied.revision})
     this.lastSynchronized = new Date().toISOString()
     return applied
   }
 
   /** Before a newer epoch replaces this node's lineage: its revisions the new one never had go to config/diverged/. */
-  private async keepDiverged(incoming: ClusterConfig): Promise<void> {
+  private async keepDiverged(incoming: ClusterConfig): Promise<ClusterConfig[]> {
     const revisions = await this.store.history()
     const mine = (await Promise.all(revisions.slice(0, 50).map((r) => this.store.historyEntry(r).catch(() => null)))).filter((c): c is ClusterConfig => c !== null)
     const lost = divergedRevisions(mine, incoming)
-    if (lost.length === 0) return
+    if (lost.length === 0) return []
     const kept = await this.store.keepDiverged(lost)
     this.log.warn('revisions discarded by failover kept in config/diverged/ (see `cluster config history`)', {revisions: kept, newEpoch: incoming.epoch})
+    return lost
   }
 
   /** Checks every member push (and staged change) must pass: from the primary it names, listing this node. */

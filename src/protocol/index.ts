@@ -18,6 +18,8 @@ export const PATHS = {
   /** The same document with the service identity's private keys: read only when asked for explicitly. */
   configWithSecrets: '/config/current-with-secrets.json',
   historyDir: '/config/history',
+  /** Revisions a failover discarded on this node or sent to it by a demoted one: `EPOCH-REVISION.json`. */
+  divergedDir: '/config/diverged',
   servers: '/servers.json',
 } as const
 

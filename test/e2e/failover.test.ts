@@ -282,3 +282,45 @@ describe('failover: every node stops within 5 s of SIGTERM (6)', () => {
     assert.ok(fenced < 5000, `${fenced} ms`)
   })
 })
+
+describe('failover: nothing vanishes under the primary policy (2 members)', () => {
+  const ips = [`${N}60`, `${N}61`]
+  const [A, B] = ips
+  let cl: TestCluster
+  after(async () => cl?.stopAll())
+
+  it('a change only the old primary had is acknowledged with a warning, discarded by a forced promote, listed and re-applied', async () => {
+    cl = await buildCluster(tempDir(), ips)
+    await cl.nodes[B].stop()
+    const lone = await cl.cli(['users', 'add', 'only-on-a', '--password', 'pw-only-a-1', '--json'])
+    assert.equal(lone.code, 0, lone.stderr)
+    assert.match(lone.stderr, /committed on the primary only .*not confirmed by 127\.0\.60\.61:14983/)
+    const report = lone.json<{revision: number; commit: {policy: string; missing: string[]}}>()
+    assert.equal(report.commit.policy, 'primary')
+    assert.deepEqual(report.commit.missing, [`${B}:14983`])
+    await cl.nodes[A].stop()
+    await cl.nodes[B].start()
+    const refused = await cl.cli(['promote', B, '--yes', '--json'])
+    assert.equal(refused.code, 1, 'no majority of 2 without the old primary')
+    assert.match(jsonError(refused.stdout).hint ?? '', /--force/)
+    const forced = await cl.cli(['promote', B, '--yes', '--force', '--json'])
+    assert.equal(forced.code, 0, forced.stderr + forced.stdout)
+    assert.match(forced.stderr, /WARNING: --force/)
+    await cl.nodes[A].start()
+    await pollUntil(async () => (await statusOf(A)).role === 'secondary', 'A demoted', 15_000, 100)
+    const env = {CLUSTER_PRIMARY: B}
+    const history = await pollUntil(async () => {
+      const h = (await cl.cli(['config', 'history', '--json'], env)).json<{discarded?: {id: string; summary: string; status: string}[]}>()
+      return h.discarded?.length ? h : undefined
+    }, 'the discarded revision listed on the new primary', 10_000, 200)
+    const lost = history.discarded!.find((d) => /only-on-a/.test(d.summary))!
+    assert.equal(lost.status, 'discarded by failover')
+    assert.equal(lost.id, `1-${report.revision}`)
+    const human = await cl.cli(['config', 'history'], env)
+    assert.match(human.stdout, /Discarded by failover/)
+    const back = await cl.cli(['config', 'rollback', lost.id, '--yes', '--json'], env)
+    assert.equal(back.code, 0, back.stderr + back.stdout)
+    const users = (await cl.cli(['users', 'list', '--json'], env)).stdout
+    assert.match(users, /only-on-a/)
+  })
+})

@@ -101,7 +101,8 @@ export class AdminSftpTree {
   }
 
   private entry(path: string): Entry | null {
-    if (path === '/' || path === '/config' || path === PATHS.historyDir) return {name: path.split('/').pop() || '/', dir: true, size: 0}
+    if (path === '/' || path === '/config' || path === PATHS.historyDir || path === PATHS.divergedDir) return {name: path.split('/').pop() || '/', dir: true, size: 0}
+    if (path.startsWith(PATHS.divergedDir + '/') && /^\d+-\d+\.json$/.test(path.slice(PATHS.divergedDir.length + 1))) return {name: path.split('/').pop()!, dir: false, size: 0}
     const doc = this.document(path)
     if (doc) return {name: path.split('/').pop()!, dir: false, size: doc.length}
     if (path.startsWith(PATHS.historyDir + '/') && /^\d+\.json$/.test(path.slice(PATHS.historyDir.length + 1))) {
@@ -135,6 +136,10 @@ export class AdminSftpTree {
       if (!data && path.startsWith(PATHS.historyDir + '/')) {
         const m = /^(\d+)\.json$/.exec(path.slice(PATHS.historyDir.length + 1))
         if (m) data = await this.node.store.historyEntry(Number(m[1])).then((c) => Buffer.from(serializeConfig(redactSecrets(c))), () => null)
+      }
+      if (!data && path.startsWith(PATHS.divergedDir + '/')) {
+        const m = /^(\d+)-(\d+)\.json$/.exec(path.slice(PATHS.divergedDir.length + 1))
+        if (m) data = await this.node.store.divergedEntry(Number(m[1]), Number(m[2])).then((c) => Buffer.from(serializeConfig(redactSecrets(c))), () => null)
       }
       if (!data) return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${path}`)
       const h = this.addHandle({kind: 'read', data})
@@ -193,9 +198,12 @@ export class AdminSftpTree {
         entries = [
           {name: 'current.json', dir: false, size: this.document(PATHS.config)!.length},
           {name: 'history', dir: true, size: 0},
+          {name: 'diverged', dir: true, size: 0},
         ]
       } else if (path === PATHS.historyDir) {
         entries = (await this.node.store.history()).map((r) => ({name: `${r}.json`, dir: false, size: 0}))
+      } else if (path === PATHS.divergedDir) {
+        entries = (await this.node.store.diverged()).map((d) => ({name: `${d.epoch}-${d.revision}.json`, dir: false, size: 0}))
       } else {
         return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such directory: ${path}`)
       }
