@@ -80,8 +80,21 @@ type Answer = {ok: true; grant: PromiseGrant} | {ok: false; address: string; err
 export class Election {
   /** True while this node asks for promises: it grants none to others meanwhile (no split win). */
   private electing = false
+  /** When this node last moved to a newer epoch: a promote just won holds off a concurrent one. */
+  private epochChangedAt = 0
 
-  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine, private readonly book: PromiseBook, private readonly self: () => NonNullable<ClusterConfig['primary']>) {}
+  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine, private readonly book: PromiseBook, private readonly self: () => NonNullable<ClusterConfig['primary']>) {
+    node.store.on('change', (config: ClusterConfig, previous: ClusterConfig) => {
+      if (config.epoch > previous.epoch) this.epochChangedAt = Date.now()
+    })
+  }
+
+  /** The primary of an epoch that began here less than HOLD_MS ago (a promote that just won), if any. */
+  private recentWinner(): string | null {
+    const c = this.node.config
+    if (Date.now() - this.epochChangedAt >= HOLD_MS || !c.primary) return null
+    return formatHostPort(c.primary.host, c.primary.port)
+  }
 
   private get me(): string {
     const s = this.self()
@@ -99,13 +112,16 @@ export class Election {
     const entry = [c.primary, ...c.servers].find((m) => m?.nodeId === candidate)
     if (!entry || entry.clusterPublicKey !== ctx.actor.key) throw new OperationError('refused', `${address} is not a member of this node's cluster`)
     if (this.electing) throw new OperationError('conflict', `${this.me} is running a promote itself`)
-    if (c.epoch > baseEpoch || c.epoch >= epoch) {
+    // A newer epoch than the candidate saw, or one that began just now: a concurrent promote won.
+    const recent = this.recentWinner()
+    if (c.epoch > baseEpoch || c.epoch >= epoch || (recent && c.epoch > 1)) {
       const p = c.primary ? formatHostPort(c.primary.host, c.primary.port) : 'another node'
       throw new OperationError('conflict', `${p} already won the promote (epoch ${c.epoch})`)
     }
     if (this.book.epoch >= epoch) throw new OperationError('conflict', `epoch ${this.book.epoch} is already promised to ${this.book.current!.address}`)
+    // Its own earlier candidacy does not hold others off (only the `electing` flag does, while it asks).
     const held = this.book.heldFor(candidate, baseEpoch)
-    if (held) throw new OperationError('conflict', `the promote of ${held.address} is in progress (epoch ${held.epoch})`)
+    if (held && held.candidate !== this.node.settings.nodeId) throw new OperationError('conflict', `the promote of ${held.address} is in progress (epoch ${held.epoch})`)
     await this.book.grant({epoch, candidate, address, at: new Date().toISOString()})
     this.node.log.info('promised a new epoch to a promote candidate', {epoch, candidate: address})
     this.engine.fence(`the promote of ${address} took epoch ${epoch}`)
@@ -120,6 +136,8 @@ export class Election {
     const me = this.self()
     const members: (MemberTarget & {nodeId: string})[] = [base.primary!, ...base.servers.filter((s) => s.nodeId !== me.nodeId)]
     const need = majorityOf(members.length + 1)
+    const recent = this.recentWinner()
+    if (recent) throw this.lost(`${recent} won a promote just now (epoch ${base.epoch}); run promote again later if that is not what you want`)
     let last: {epoch: number; accepted: string[]; refusals: string[]} = {epoch: 0, accepted: [], refusals: []}
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const c = this.node.config
@@ -144,10 +162,11 @@ export class Election {
       if (grants.length + 1 >= need) return this.become(epoch, grants, last.accepted, false, ctx)
       const contested = refused.some((r) => r.error.code === 'conflict')
       if (!contested) break
-      // Two candidates at once: back off at random (the larger node id a little longer) and try a newer epoch.
+      // Two candidates at once: back off at random, the larger address clearly longer (so one of them gets
+      // through first), and try a newer epoch.
       const rival = refused.find((r) => r.error.code === 'conflict')!
       ctx.progress('promise', `contested (${rival.address}: ${rival.error.message}); retrying`)
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 400 + (this.me > rival.address ? 200 : 0)))
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 300 + (this.me > rival.address ? 700 : 0)))
     }
     if (force && !last.refusals.some((r) => /promote|promised/.test(r))) {
       ctx.progress('force', `FORCED: taking epoch ${last.epoch} with ${last.accepted.length} of ${members.length + 1} members; changes only the others had are lost if they return`, true)

@@ -60,6 +60,7 @@ export class Membership {
     e.set('stage', (a, c) => this.stage(a, c))
     e.set('unstage', (a, c) => this.unstage(a, c))
     e.set('keep-diverged', (a, c) => this.keepDiverged(a, c))
+    e.set('unjoin', (a, c) => this.unjoin(a, c))
     e.set('sync', async (a, c) => {
       requireAdmin(c.actor)
       const host = str(a, 'host', false)
@@ -149,12 +150,22 @@ export class Membership {
       ctx.progress('overwrite', `backed up to ${joined.backup}; configuration replaced`, true)
       let committed: ClusterConfig
       try {
-        committed = await this.node.store.replace(valid, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`}, (_incoming, now) => {
-          if (now.revision !== current.revision) throw new OperationError('conflict', 'changed meanwhile')
-        })
+        try {
+          committed = await this.node.store.replace(valid, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`}, (_incoming, now) => {
+            if (now.revision !== current.revision) throw new OperationError('conflict', 'changed meanwhile')
+          }, {local: true})
+        } catch (error) {
+          if (!(error instanceof OperationError) || error.code !== 'conflict') throw error
+          committed = await this.node.store.change(mutate, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`})
+        }
       } catch (error) {
-        if (!(error instanceof OperationError) || error.code !== 'conflict') throw error
-        committed = await this.node.store.change(mutate, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`})
+        // Registered on neither side: the secondary takes its own configuration back from the backup.
+        ctx.progress('undo', `the primary could not record ${at}; restoring its previous configuration`)
+        const undone = await client.exec('unjoin', {backup: joined.backup}).then(() => true, () => false)
+        if (error instanceof OperationError) {
+          throw new OperationError(error.code, `${error.message}; ${undone ? `${at} was restored to its previous configuration` : `${at} could not be restored: it believes it joined (see \`cluster node status ${at}\`)`}`, error.hint)
+        }
+        throw error
       }
       ctx.progress('verify', `verifying that ${at} serves revision ${committed.revision} and accepts the cluster key`)
       const [result] = await this.engine.syncNow({host, port: p}, true)
@@ -209,6 +220,18 @@ export class Membership {
     this.node.lastSynchronized = new Date().toISOString()
     this.node.log.info('joined the cluster', {primary: applied.primary ? formatHostPort(applied.primary.host, applied.primary.port) : null, revision: applied.revision, backup})
     return {backup, revision: applied.revision}
+  }
+
+  /** On a secondary that just joined, from the same admin: the primary could not record it; undo the join. */
+  private async unjoin(args: Record<string, unknown>, ctx: ExecContext): Promise<{revision: number}> {
+    requireAdmin(ctx.actor)
+    const backup = str(args, 'backup')!
+    const dir = path.join(this.node.dataDir, 'config', 'backups')
+    if (path.dirname(path.resolve(backup)) !== dir) throw new OperationError('invalid', 'the backup must be one of this node\'s config/backups/')
+    const previous = JSON.parse(await fs.readFile(backup, 'utf8')) as ClusterConfig
+    const applied = await this.node.store.replace(previous, {by: ctx.actor.user, from: ctx.actor.address, summary: 'join undone: the primary could not record this node'})
+    this.node.log.warn('join undone: previous configuration restored', {backup, revision: applied.revision})
+    return {revision: applied.revision}
   }
 
   private async removeServer(args: Record<string, unknown>, ctx: ExecContext): Promise<{removed: ServerEntry; revision: number; released: boolean; warning: string | null}> {
