@@ -42,6 +42,8 @@ export class PeerLink {
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private waiters: ((result: SyncResult) => void)[] = []
+  /** Whether the pending check may overwrite drift (not for automatic retries while sync is disabled). */
+  private repairPending = false
 
   constructor(public entry: ServerEntry, private readonly owner: LinkOwner) {}
 
@@ -50,8 +52,9 @@ export class PeerLink {
   }
 
   /** Pushes the current configuration (or, with `check`, compares first and repairs drift). */
-  sync(check = false): Promise<SyncResult> {
+  sync(check = false, retry = false): Promise<SyncResult> {
     if (this.closed) return Promise.resolve(this.result())
+    this.repairPending ||= !retry || this.owner.config().sync.enabled
     this.dirty = true
     this.forceCheck ||= check
     const done = new Promise<SyncResult>((resolve) => this.waiters.push(resolve))
@@ -107,15 +110,17 @@ export class PeerLink {
       this.dirty = false
       const waiters = this.waiters.splice(0)
       const check = this.forceCheck
+      const repair = this.repairPending
       this.forceCheck = false
-      await this.pass(check)
+      this.repairPending = false
+      await this.pass(check, repair)
       // Snapshot now: the next pass (a change that came meanwhile) resets the state to 'syncing' at once.
       const result = this.result()
       for (const w of waiters) w(result)
     }
   }
 
-  private async pass(check: boolean): Promise<void> {
+  private async pass(check: boolean, repair: boolean): Promise<void> {
     const config = this.owner.config()
     const hash = this.owner.hash()
     if (this.state !== 'in-sync' || this.revision !== config.revision) this.state = 'syncing'
@@ -130,6 +135,11 @@ export class PeerLink {
         this.owner.onContact(this.entry)
         if (status.revision === config.revision && status.hash === hash && status.clusterId === config.clusterId) {
           return this.confirmed(config.revision)
+        }
+        if (!repair && status.revision === config.revision && status.clusterId === config.clusterId) {
+          this.state = 'stale'
+          this.error = `${this.address} differs from the primary at the same revision (edited by hand?); automatic sync is disabled: run \`cluster sync\``
+          return
         }
         this.owner.log('info', 'drift found, overwriting', {server: this.address, revision: status.revision, primaryRevision: config.revision})
       }
@@ -219,7 +229,7 @@ export class PeerLink {
     if (this.failures === 1 || this.failures % 10 === 0) this.owner.log('warn', 'push failed, will retry', {server: this.address, state: this.state, retryInMs: delay, error: error.message})
     clearTimeout(this.retryTimer)
     if (!this.closed) {
-      this.retryTimer = setTimeout(() => void this.sync(true), delay)
+      this.retryTimer = setTimeout(() => void this.sync(true, true), delay)
       this.retryTimer.unref()
     }
   }

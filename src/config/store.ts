@@ -117,8 +117,8 @@ export class ConfigStore extends EventEmitter {
   }
 
   /**
-   * Opens the store. A current.json whose revision is kept in history with other content (or whose revision
-   * is newer than any kept one) was edited by hand: the recorded revision is served instead, and the edit
+   * Opens the store. A current.json whose revision is kept in history with other content was edited by
+   * hand: the recorded revision is served instead, and the edit
    * waits for the primary's repair (or an operator's rollback); `handEdit` says so.
    */
   static async open(dataDir: string): Promise<ConfigStore> {
@@ -129,8 +129,9 @@ export class ConfigStore extends EventEmitter {
     const hash = contentHash(config)
     const kept = await listHistory(p.history)
     let recorded: ClusterConfig | undefined
+    // Only the same revision with other content is an edit: history is written beside current.json, so a crash
+    // can leave a newer current.json without its history copy (that revision was acknowledged: serve it).
     if (kept.includes(config.revision)) recorded = await readConfigFile(path.join(p.history, `${config.revision}.json`)).catch(() => undefined)
-    else if (kept.length > 0 && kept[0] < config.revision) recorded = await readConfigFile(path.join(p.history, `${kept[0]}.json`)).catch(() => undefined)
     if (recorded && contentHash(recorded) !== hash) {
       const store = new ConfigStore(dataDir, recorded)
       store.diskHash = hash

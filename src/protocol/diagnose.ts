@@ -10,7 +10,7 @@ import {CLUSTER_SSH_USER, DEFAULT_ADMIN_PORT, PATHS, fingerprintOf, formatHostPo
 export type CheckName = DiagnoseCheck['name']
 
 /** The checks in the order they run; each needs the ones before it, except version and clock (need sftp). */
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv']
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv', 'cluster']
 
 /** Clocks further apart than this fail the clock check. */
 export const DEFAULT_MAX_SKEW_MS = 5000

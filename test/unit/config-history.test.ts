@@ -6,7 +6,7 @@ import type {ClusterConfig} from '../../src/config/schema.js'
 
 function config(over: Partial<ClusterConfig>): ClusterConfig {
   return {
-    clusterId: 'abcd1234', epoch: 1, revision: 3, primary: null, servers: [], sync: {enabled: true, intervalSeconds: 60},
+    clusterId: 'abcd1234', epoch: 1, revision: 3, primary: null, servers: [], sync: {enabled: true, intervalSeconds: 60, commit: 'auto'},
     users: [], lastChange: {by: 'admin', from: '127.0.0.1', at: '2026-01-01T00:00:00.000Z', summary: 'configuration written'},
     ...over,
   } as unknown as ClusterConfig
