@@ -29,8 +29,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: FlagsOf<T>
   protected args!: ArgsOf<T>
   protected paint = painter(process.stdout)
+  protected paintErr = painter(process.stderr)
+
+  /** Set once the command has finished (result, error or exit): before that, an empty event loop is a bug. */
+  private finished = false
 
   public override async init(): Promise<void> {
+    // A promise nobody settles (a socket that died without an event) would end the process with Node's
+    // exit 13 and no message; cli.md allows 0-3, always with a message.
+    process.once('beforeExit', () => {
+      if (this.finished) return
+      this.finished = true
+      const p = painter(process.stderr)
+      if (this.jsonEnabled()) process.stdout.write(JSON.stringify({error: {code: 'internal', message: `${this.id ?? 'the command'} ended without a result: the connection to the node ended unexpectedly`}}, null, 2) + '\n')
+      else process.stderr.write(`${p.bad('Error:')} ${this.id ?? 'the command'} ended without a result: the connection to the node ended unexpectedly\n${p.dim('→')} check the node's log and run the command again\n`)
+      process.exitCode = EXIT.failed
+    })
     await super.init()
     const {args, flags} = await this.parse({
       flags: this.ctor.flags,
@@ -65,6 +79,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!ok) throw new CheckFailed()
     if (this.jsonEnabled()) throw new CheckPassed()
     return result
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.finished = true
+    return super.finally(err)
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {

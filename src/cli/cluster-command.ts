@@ -4,6 +4,8 @@ import {readFile} from 'node:fs/promises'
 import {Command, Flags} from '@oclif/core'
 import {OperationError, formatHostPort, parseHostPort} from '../protocol/index.js'
 import type {AdminClient} from '../protocol/admin-client.js'
+import type {CommitReport} from '../protocol/index.js'
+import {onCommitReport} from './config-edit.js'
 import {BaseCommand, usageError} from './base-command.js'
 import {Contexts} from './contexts.js'
 import {KnownHosts} from './known-hosts.js'
@@ -27,6 +29,24 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
 
   private clients: AdminClient[] = []
   private password: string | undefined
+  /** The primary's report on the change this command made, when it made one. */
+  private commit: CommitReport | undefined
+
+  public override async init(): Promise<void> {
+    await super.init()
+    onCommitReport((report) => {
+      this.commit = report
+      if (report.missing.length > 0 && report.policy === 'primary') {
+        process.stderr.write(`${this.paintErr.warn('Warning:')} revision ${report.revision} is committed on the primary only (commit policy "primary"); not confirmed by ${report.missing.join(', ')} yet: it would be lost if the primary failed now\n`)
+      }
+    })
+  }
+
+  /** `--json` of a command that changed the configuration says who holds the change (`commit`). */
+  protected override toSuccessJson(result: unknown): unknown {
+    if (this.commit && result && typeof result === 'object' && !Array.isArray(result)) return {...result, commit: this.commit}
+    return result
+  }
 
   /** The primary, from --primary, CLUSTER_PRIMARY or the current context. */
   protected primaryTarget(): {host: string; port: number} {

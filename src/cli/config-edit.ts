@@ -1,10 +1,17 @@
 // Read-modify-write of the cluster configuration on the primary: read /config/current.json, change it, write
 // it back with `baseRevision`; a conflict (someone else changed it meanwhile) is retried on the new revision.
 import type {AdminClient} from '../protocol/admin-client.js'
-import {OperationError, PATHS, type NodeStatus} from '../protocol/index.js'
+import {OperationError, PATHS, type CommitReport, type NodeStatus} from '../protocol/index.js'
 import type {ClusterConfig} from '../config/schema.js'
 
 const ATTEMPTS = 5
+
+let commitListener: ((report: CommitReport) => void) | undefined
+
+/** Who held each committed change (the primary's report): the command warns and adds it to its JSON. */
+export function onCommitReport(listener: (report: CommitReport) => void): void {
+  commitListener = listener
+}
 
 /** `summary` is what `config history` and the audit log show for this change (e.g. "users add alice"). */
 export async function editConfig(client: AdminClient, mutate: (config: ClusterConfig) => void | Promise<void>, summary?: string): Promise<ClusterConfig> {
@@ -14,6 +21,8 @@ export async function editConfig(client: AdminClient, mutate: (config: ClusterCo
     try {
       await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision, ...(summary ? {changeSummary: summary} : {})}))
       const status = await client.exec<NodeStatus>('status', null)
+      // Another writer may have committed meanwhile: only the report of this change's revision counts.
+      if (status.lastCommit && status.lastCommit.revision === config.revision + 1) commitListener?.(status.lastCommit)
       return {...config, revision: status.revision}
     } catch (error) {
       if (!(error instanceof OperationError) || error.code !== 'conflict' || attempt >= ATTEMPTS) throw error

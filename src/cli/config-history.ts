@@ -20,10 +20,39 @@ export interface HistoryReport {
   /** How many revisions the node keeps now (the list is cut at --limit). */
   kept: number
   revisions: HistoryEntry[]
+  /** Revisions discarded by failover (a demoted primary's changes the new one never had), newest first. */
+  discarded?: (HistoryEntry & {id: string; status: 'discarded by failover'})[]
+}
+
+/** `config/diverged/` of a node (absent on nodes from before it): what failovers discarded there. */
+export async function readDiverged(client: AdminClient, limit: number): Promise<NonNullable<HistoryReport['discarded']>> {
+  const names = await client.list(PATHS.divergedDir).catch(() => [] as string[])
+  const ids = names.map((n) => /^(\d+-\d+)\.json$/.exec(n)?.[1]).filter((x): x is string => Boolean(x))
+  ids.sort((a, b) => {
+    const [ea, ra] = a.split('-').map(Number)
+    const [eb, rb] = b.split('-').map(Number)
+    return eb - ea || rb - ra
+  })
+  const shown = await Promise.all(ids.slice(0, limit).map((id) => client.readJson<ClusterConfig>(`${PATHS.divergedDir}/${id}.json`)))
+  return shown.map((c, i) => ({...historyEntry(c), id: ids[i], status: 'discarded by failover' as const}))
+}
+
+/** A revision to restore: `12` (kept in history) or `1-8` (epoch 1, revision 8, discarded by failover). */
+export async function readRestorable(client: AdminClient, ref: string): Promise<ClusterConfig> {
+  const diverged = /^(\d+)-(\d+)$/.exec(ref)
+  if (!diverged) return readRevision(client, Number(ref))
+  try {
+    return await client.readJson<ClusterConfig>(`${PATHS.divergedDir}/${ref}.json`)
+  } catch (error) {
+    if (error instanceof OperationError && /no such file/.test(error.message)) {
+      throw new OperationError('refused', `epoch ${diverged[1]}, revision ${diverged[2]} was not discarded by failover on this node`, 'list them with `cluster config history` (section "discarded by failover")')
+    }
+    throw error
+  }
 }
 
 /** Membership is managed by add-server/remove-server/promote: a rollback keeps the current one. */
-export const MEMBERSHIP_FIELDS = ['clusterId', 'epoch', 'primary', 'servers'] as const
+export const MEMBERSHIP_FIELDS = ['clusterId', 'epoch', 'primary', 'servers', 'epochs'] as const
 
 /** Fields every write changes by itself: not content. */
 const BOOKKEEPING = new Set(['revision', 'lastChange', 'baseRevision'])

@@ -10,8 +10,9 @@ export interface MemberTarget {
   fingerprint: string
 }
 
-export function connectAsMember(clusterPrivateKey: string, localAddress: string, target: MemberTarget, timeoutMs = 5000): Promise<AdminClient> {
+export function connectAsMember(clusterPrivateKey: string, localAddress: string, target: MemberTarget, timeoutMs = 5000, keepalive?: {intervalMs: number; countMax: number}): Promise<AdminClient> {
   return AdminClient.connect({
+    keepalive,
     host: target.host,
     port: target.port,
     credentials: {username: CLUSTER_SSH_USER, privateKey: clusterPrivateKey},

@@ -14,9 +14,11 @@ import {
   formatHostPort,
   type AddServerResult,
   type NodeStatus,
+  type PromoteResult,
   type SyncResult,
 } from '../protocol/index.js'
-import type {Actor, ExecContext, NodeRuntime} from '../daemon/node-runtime.js'
+import {fenceCheck, type Actor, type ExecContext, type NodeRuntime} from '../daemon/node-runtime.js'
+import {Election, type PromiseBook} from './election.js'
 import {diffConfigs} from '../config/config-diff.js'
 import {connectAsMember} from './member-client.js'
 import type {SyncEngine} from './sync-engine.js'
@@ -40,7 +42,12 @@ function requireAdmin(actor: Actor): void {
 
 
 export class Membership {
-  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine) {}
+  private readonly election: Election
+
+  constructor(private readonly node: NodeRuntime, private readonly engine: SyncEngine, book: PromiseBook) {
+    this.election = new Election(node, engine, book, () => this.selfAsPrimary())
+    node.promisedEpoch = () => book.epoch
+  }
 
   register(): void {
     const e = this.node.exec
@@ -49,6 +56,11 @@ export class Membership {
     e.set('remove-server', (a, c) => this.removeServer(a, c))
     e.set('leave', (a, c) => this.leave(a, c))
     e.set('promote', (a, c) => this.promote(a, c))
+    e.set('promise', (a, c) => this.election.promise(a, c))
+    e.set('stage', (a, c) => this.stage(a, c))
+    e.set('unstage', (a, c) => this.unstage(a, c))
+    e.set('keep-diverged', (a, c) => this.keepDiverged(a, c))
+    e.set('unjoin', (a, c) => this.unjoin(a, c))
     e.set('sync', async (a, c) => {
       requireAdmin(c.actor)
       const host = str(a, 'host', false)
@@ -138,12 +150,22 @@ export class Membership {
       ctx.progress('overwrite', `backed up to ${joined.backup}; configuration replaced`, true)
       let committed: ClusterConfig
       try {
-        committed = await this.node.store.replace(valid, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`}, (_incoming, now) => {
-          if (now.revision !== current.revision) throw new OperationError('conflict', 'changed meanwhile')
-        })
+        try {
+          committed = await this.node.store.replace(valid, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`}, (_incoming, now) => {
+            if (now.revision !== current.revision) throw new OperationError('conflict', 'changed meanwhile')
+          }, {local: true})
+        } catch (error) {
+          if (!(error instanceof OperationError) || error.code !== 'conflict') throw error
+          committed = await this.node.store.change(mutate, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`})
+        }
       } catch (error) {
-        if (!(error instanceof OperationError) || error.code !== 'conflict') throw error
-        committed = await this.node.store.change(mutate, {by: ctx.actor.user, from: ctx.actor.address, summary: `add-server ${at}`})
+        // Registered on neither side: the secondary takes its own configuration back from the backup.
+        ctx.progress('undo', `the primary could not record ${at}; restoring its previous configuration`)
+        const undone = await client.exec('unjoin', {backup: joined.backup}).then(() => true, () => false)
+        if (error instanceof OperationError) {
+          throw new OperationError(error.code, `${error.message}; ${undone ? `${at} was restored to its previous configuration` : `${at} could not be restored: it believes it joined (see \`cluster node status ${at}\`)`}`, error.hint)
+        }
+        throw error
       }
       ctx.progress('verify', `verifying that ${at} serves revision ${committed.revision} and accepts the cluster key`)
       const [result] = await this.engine.syncNow({host, port: p}, true)
@@ -200,6 +222,18 @@ export class Membership {
     return {backup, revision: applied.revision}
   }
 
+  /** On a secondary that just joined, from the same admin: the primary could not record it; undo the join. */
+  private async unjoin(args: Record<string, unknown>, ctx: ExecContext): Promise<{revision: number}> {
+    requireAdmin(ctx.actor)
+    const backup = str(args, 'backup')!
+    const dir = path.join(this.node.dataDir, 'config', 'backups')
+    if (path.dirname(path.resolve(backup)) !== dir) throw new OperationError('invalid', 'the backup must be one of this node\'s config/backups/')
+    const previous = JSON.parse(await fs.readFile(backup, 'utf8')) as ClusterConfig
+    const applied = await this.node.store.replace(previous, {by: ctx.actor.user, from: ctx.actor.address, summary: 'join undone: the primary could not record this node'})
+    this.node.log.warn('join undone: previous configuration restored', {backup, revision: applied.revision})
+    return {revision: applied.revision}
+  }
+
   private async removeServer(args: Record<string, unknown>, ctx: ExecContext): Promise<{removed: ServerEntry; revision: number; released: boolean; warning: string | null}> {
     requireAdmin(ctx.actor)
     if (this.node.role() === 'secondary') throw this.node.notPrimaryError()
@@ -242,26 +276,43 @@ export class Membership {
     return {revision: applied.revision}
   }
 
-  /** On a secondary: become the primary with epoch + 1; the old primary becomes a secondary when it returns. */
-  private async promote(_args: Record<string, unknown>, ctx: ExecContext): Promise<{epoch: number; revision: number; primary: string}> {
+  /** On a secondary: become the primary of a new epoch once a majority of the members accepted it. */
+  private async promote(args: Record<string, unknown>, ctx: ExecContext): Promise<PromoteResult> {
     requireAdmin(ctx.actor)
     const role = this.node.role()
     if (role !== 'secondary') throw new OperationError('refused', `this node is ${role}, not a secondary`, role === 'primary' ? 'it is already the primary' : 'add it to a cluster first')
+    return this.election.promote(args, ctx)
+  }
+
+  /** On a secondary, from its primary: phase one of a commit (written durably, not applied). */
+  private async stage(args: Record<string, unknown>, ctx: ExecContext): Promise<{staged: number}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'stage is for cluster members')
+    if (typeof args.config !== 'object' || args.config === null) throw new OperationError('invalid', '"config" is missing')
+    const c = args.config as ClusterConfig
     const current = this.node.config
-    const old = current.primary!
-    const me = this.selfAsPrimary()
-    const next = structuredClone(current)
-    next.epoch = current.epoch + 1
-    next.revision = current.revision + 1
-    next.primary = me
-    next.servers = next.servers.filter((s) => s.nodeId !== me.nodeId)
-    next.servers.push({nodeId: old.nodeId, host: old.host, port: old.port, fingerprint: old.fingerprint, clusterPublicKey: old.clusterPublicKey, addedAt: new Date().toISOString()})
-    next.lastChange = {by: ctx.actor.user, from: ctx.actor.address, at: new Date().toISOString(), summary: `promote ${formatHostPort(me.host, me.port)} (epoch ${next.epoch})`}
-    ctx.progress('promote', `taking over as primary with epoch ${next.epoch}`)
-    const applied = await this.node.store.replace(next, {by: ctx.actor.user, from: ctx.actor.address, summary: 'promoted to primary'})
-    this.node.log.warn('promoted to primary', {epoch: applied.epoch, oldPrimary: formatHostPort(old.host, old.port)})
-    ctx.progress('promote', `primary now; pushing epoch ${applied.epoch} to ${applied.servers.length} server(s)`, true)
-    return {epoch: applied.epoch, revision: applied.revision, primary: formatHostPort(me.host, me.port)}
+    // Its own removal: nothing to stage here (it is told to leave next); it answers for the old membership.
+    if (Array.isArray(c.servers) && !c.servers.some((s) => s.nodeId === this.node.settings.nodeId) && ctx.actor.key === current.primary?.clusterPublicKey && c.epoch === current.epoch && c.revision > current.revision) {
+      return {staged: c.revision}
+    }
+    const staged = await this.node.store.stage(args.config, (incoming, current) => {
+      this.node.checkMemberPush(incoming, current, ctx.actor)
+      fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())
+    })
+    return {staged: staged.revision}
+  }
+
+  /** On the primary, from a demoted member: revisions a failover discarded, kept for `config history`. */
+  private async keepDiverged(args: Record<string, unknown>, ctx: ExecContext): Promise<{kept: string[]}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'keep-diverged is for cluster members')
+    if (!Array.isArray(args.configs) || args.configs.length > 100) throw new OperationError('invalid', '"configs" must be a list of at most 100 configurations')
+    const configs = args.configs.map((c) => validateConfig(c)).filter((c) => c.clusterId === this.node.config.clusterId && c.epoch < this.node.config.epoch)
+    return {kept: await this.node.store.keepDiverged(configs)}
+  }
+
+  private async unstage(args: Record<string, unknown>, ctx: ExecContext): Promise<{dropped: boolean}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'unstage is for cluster members')
+    const {revision, epoch} = args
+    if (typeof revision !== 'number' || typeof epoch !== 'number') throw new OperationError('invalid', 'unstage needs revision and epoch')
+    return {dropped: await this.node.store.unstage(revision, epoch)}
   }
 }
-

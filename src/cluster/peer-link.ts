@@ -1,5 +1,6 @@
-// One secondary as the primary sees it: a kept-open admin connection authenticated with the cluster key,
-// the sync state, and pushes that never overlap (a change during a push triggers one more push).
+// One secondary as the primary sees it: a kept-open admin connection authenticated with the cluster key and
+// watched by SSH keepalives, the sync state, pushes that never overlap (a change during a push triggers one
+// more push) and the staging of a change before the primary commits it.
 import type {AdminClient} from '../protocol/admin-client.js'
 import {OperationError, PATHS, formatHostPort, type NodeStatus, type SyncResult, type SyncState} from '../protocol/index.js'
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
@@ -13,12 +14,17 @@ export interface LinkOwner {
   clusterPrivateKey: string
   /** Outgoing connections start from the node's own address, the one secondaries' filters allow. */
   localAddress: string
-  /** A secondary reports a newer epoch: this primary is stale. */
-  onNewerEpoch(status: NodeStatus, from: ServerEntry): void
+  /** A secondary reports a newer epoch (or promised one to a candidate): this primary is stale. */
+  onNewerEpoch(status: Pick<NodeStatus, 'epoch' | 'primary'>, from: ServerEntry): void
+  /** The secondary answered (its epoch is not newer): this node still leads it. */
+  onContact(from: ServerEntry): void
   log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void
 }
 
 const MAX_BACKOFF_MS = 30_000
+/** Keepalives every second, closed after 2 s without an answer: a SIGSTOPped or cut-off secondary shows within 3 s. */
+const KEEPALIVE = {intervalMs: 1000, countMax: 1}
+const CONNECT_TIMEOUT_MS = 3000
 
 export class PeerLink {
   state: SyncState = 'syncing'
@@ -28,6 +34,7 @@ export class PeerLink {
   /** What the secondary reported when the connection opened: version and readable schema. */
   peer: {version: string; schemaVersion: number} | null = null
   private client: AdminClient | undefined
+  private connecting: Promise<AdminClient> | undefined
   private running: Promise<void> | undefined
   private dirty = false
   private forceCheck = false
@@ -35,6 +42,8 @@ export class PeerLink {
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private waiters: ((result: SyncResult) => void)[] = []
+  /** Whether the pending check may overwrite drift (not for automatic retries while sync is disabled). */
+  private repairPending = false
 
   constructor(public entry: ServerEntry, private readonly owner: LinkOwner) {}
 
@@ -43,8 +52,9 @@ export class PeerLink {
   }
 
   /** Pushes the current configuration (or, with `check`, compares first and repairs drift). */
-  sync(check = false): Promise<SyncResult> {
+  sync(check = false, retry = false): Promise<SyncResult> {
     if (this.closed) return Promise.resolve(this.result())
+    this.repairPending ||= !retry || this.owner.config().sync.enabled
     this.dirty = true
     this.forceCheck ||= check
     const done = new Promise<SyncResult>((resolve) => this.waiters.push(resolve))
@@ -56,6 +66,11 @@ export class PeerLink {
     return {host: this.entry.host, port: this.entry.port, state: this.state, revision: this.revision, error: this.error}
   }
 
+  /** True while the kept-open connection is up (keepalives answered). */
+  get connected(): boolean {
+    return this.client !== undefined
+  }
+
   close(): void {
     this.closed = true
     clearTimeout(this.retryTimer)
@@ -64,20 +79,48 @@ export class PeerLink {
     for (const w of this.waiters.splice(0)) w(this.result())
   }
 
+  /**
+   * Phase one of a commit: the secondary writes `text` (the candidate configuration) to its config/staged.json
+   * durably without applying it. Resolves when it did, rejects with why not.
+   */
+  async stage(text: string): Promise<void> {
+    if (this.closed) throw new OperationError('unreachable', `${this.address}: link closed`)
+    try {
+      const client = await this.connect()
+      await client.exec('stage', {config: JSON.parse(text) as unknown})
+      this.owner.onContact(this.entry)
+    } catch (error) {
+      if (error instanceof OperationError && error.code === 'fenced' && /epoch/.test(error.message)) {
+        const status = await this.client?.exec<NodeStatus>('status', null).catch(() => undefined)
+        this.newerEpoch({epoch: Math.max(status?.epoch ?? 0, status?.promisedEpoch ?? 0, this.owner.config().epoch + 1), primary: status?.primary ?? null})
+      } else if (error instanceof OperationError && (error.code === 'unreachable' || error.code === 'filtered')) {
+        this.failed(error)
+      }
+      throw error
+    }
+  }
+
+  /** Drops a staged change the primary could not commit (best effort). */
+  async unstage(revision: number, epoch: number): Promise<void> {
+    await this.client?.exec('unstage', {revision, epoch}).catch(() => {})
+  }
+
   private async loop(): Promise<void> {
     for (let pass = 0; this.dirty && !this.closed && pass < 100; pass++) {
       this.dirty = false
       const waiters = this.waiters.splice(0)
       const check = this.forceCheck
+      const repair = this.repairPending
       this.forceCheck = false
-      await this.pass(check)
+      this.repairPending = false
+      await this.pass(check, repair)
       // Snapshot now: the next pass (a change that came meanwhile) resets the state to 'syncing' at once.
       const result = this.result()
       for (const w of waiters) w(result)
     }
   }
 
-  private async pass(check: boolean): Promise<void> {
+  private async pass(check: boolean, repair: boolean): Promise<void> {
     const config = this.owner.config()
     const hash = this.owner.hash()
     if (this.state !== 'in-sync' || this.revision !== config.revision) this.state = 'syncing'
@@ -88,9 +131,15 @@ export class PeerLink {
       }
       if (check) {
         const status = await client.exec<NodeStatus>('status', null)
-        if (status.epoch > config.epoch) return this.newerEpoch(status)
+        if (status.epoch > config.epoch || (status.promisedEpoch ?? 0) > config.epoch) return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
+        this.owner.onContact(this.entry)
         if (status.revision === config.revision && status.hash === hash && status.clusterId === config.clusterId) {
           return this.confirmed(config.revision)
+        }
+        if (!repair && status.revision === config.revision && status.clusterId === config.clusterId) {
+          this.state = 'stale'
+          this.error = `${this.address} differs from the primary at the same revision (edited by hand?); automatic sync is disabled: run \`cluster sync\``
+          return
         }
         this.owner.log('info', 'drift found, overwriting', {server: this.address, revision: status.revision, primaryRevision: config.revision})
       }
@@ -99,28 +148,54 @@ export class PeerLink {
       } catch (error) {
         if (error instanceof OperationError && error.code === 'fenced' && /already in effect/.test(error.message)) return this.confirmed(config.revision)
         if (error instanceof OperationError && error.code === 'fenced' && /epoch/.test(error.message)) {
-          return this.newerEpoch(await client.exec<NodeStatus>('status', null))
+          const status = await client.exec<NodeStatus>('status', null)
+          return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
         }
         throw error
       }
+      this.owner.onContact(this.entry)
       this.confirmed(config.revision)
     } catch (error) {
       this.failed(error as Error)
     }
   }
 
-  private async connect(): Promise<AdminClient> {
-    if (this.client) return this.client
-    const client = await connectAsMember(this.owner.clusterPrivateKey, this.owner.localAddress, this.entry)
+  /** The kept-open connection; concurrent callers (a push and a stage) share one attempt. */
+  private connect(): Promise<AdminClient> {
+    if (this.client) return Promise.resolve(this.client)
+    this.connecting ??= this.open().finally(() => (this.connecting = undefined))
+    return this.connecting
+  }
+
+  private async open(): Promise<AdminClient> {
+    const client = await connectAsMember(this.owner.clusterPrivateKey, this.owner.localAddress, this.entry, CONNECT_TIMEOUT_MS, KEEPALIVE)
+    // Closed while connecting (the node stops, the server was removed): an open connection would keep the
+    // process alive after SIGTERM.
+    if (this.closed) {
+      client.close()
+      throw new OperationError('unreachable', `${this.address}: link closed`)
+    }
     client.onClose(() => {
-      if (this.client === client) this.client = undefined
+      if (this.client !== client) return
+      this.client = undefined
+      // The secondary died or stopped answering keepalives: say so now, and reconnect with back-off.
+      if (!this.closed) this.failed(new OperationError('unreachable', `the connection to ${this.address} was lost (no answer to keepalives)`))
     })
     try {
       const status = await client.exec<NodeStatus>('status', null)
       this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1}
+      if (status.epoch > this.owner.config().epoch || (status.promisedEpoch ?? 0) > this.owner.config().epoch) {
+        this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
+      } else {
+        this.owner.onContact(this.entry)
+      }
     } catch (error) {
       client.close()
       throw error
+    }
+    if (this.closed) {
+      client.close()
+      throw new OperationError('unreachable', `${this.address}: link closed`)
     }
     this.client = client
     return client
@@ -137,7 +212,7 @@ export class PeerLink {
     if (wasBad) this.owner.log('info', 'secondary back in sync', {server: this.address, revision})
   }
 
-  private newerEpoch(status: NodeStatus): void {
+  private newerEpoch(status: Pick<NodeStatus, 'epoch' | 'primary'>): void {
     this.state = 'refused'
     this.error = `fenced: ${this.address} is at epoch ${status.epoch}, newer than this primary's`
     this.owner.onNewerEpoch(status, this.entry)
@@ -154,7 +229,7 @@ export class PeerLink {
     if (this.failures === 1 || this.failures % 10 === 0) this.owner.log('warn', 'push failed, will retry', {server: this.address, state: this.state, retryInMs: delay, error: error.message})
     clearTimeout(this.retryTimer)
     if (!this.closed) {
-      this.retryTimer = setTimeout(() => void this.sync(true), delay)
+      this.retryTimer = setTimeout(() => void this.sync(true, true), delay)
       this.retryTimer.unref()
     }
   }

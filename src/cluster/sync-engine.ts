@@ -1,15 +1,31 @@
 // The primary's sync engine: pushes every change to all secondaries at once (bounded concurrency, a short
 // debounce), re-checks them on the sync interval and repairs drift; a secondary that boots asks for a push.
-import type {ClusterConfig, ServerEntry} from '../config/schema.js'
+// It is also the commit gate: a local change is staged on the secondaries first and committed only when the
+// commit policy is met (a majority holds it, or, under `primary`, this node still knows it leads).
+import type {ClusterConfig, CommitPolicy, ServerEntry} from '../config/schema.js'
 import {serializeConfig} from '../config/store.js'
 import type {AdminClient} from '../protocol/admin-client.js'
-import {OperationError, formatHostPort, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
+import {OperationError, formatHostPort, type CommitReport, type NodeProblem, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
 import {VERSION, type NodeRuntime} from '../daemon/node-runtime.js'
 import {connectAsMember} from './member-client.js'
 import {PeerLink} from './peer-link.js'
 
 const DEBOUNCE_MS = 3
 const CONCURRENCY = 32
+/** How long a change waits for secondaries to stage it before the policy decides. */
+const STAGE_TIMEOUT_MS = 3000
+/** Once the policy is met, stragglers get this long, so the report of who holds the change is complete. */
+const STAGE_GRACE_MS = 150
+
+/** The policy in effect: `auto` is majority with 3 or more members, primary with 2 (or 1). */
+export function effectivePolicy(config: ClusterConfig): Exclude<CommitPolicy, 'auto'> {
+  if (config.sync.commit !== 'auto') return config.sync.commit
+  return config.servers.length + 1 >= 3 ? 'majority' : 'primary'
+}
+
+export function majorityOf(members: number): number {
+  return Math.floor(members / 2) + 1
+}
 
 /** Runs `tasks` with at most `limit` in flight. */
 export async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
@@ -36,24 +52,140 @@ export class SyncEngine {
   private fencedBy: string | null = null
   /** The last configuration serialised for a push: one JSON text per revision, shared by every link. */
   private serialized: {config: ClusterConfig; text: string} | undefined
+  /** A primary proves it still leads: false from boot until a secondary answered with an epoch not newer. */
+  private contactSinceBoot = false
+  private lastContactAt = 0
+  private lastCommit: CommitReport | null = null
+  /** Set on a secondary whose primary does not list it (add-server interrupted). */
+  private notListed: string | null = null
+  private watch: NodeJS.Timeout | undefined
+  private lastPullAt = 0
 
   constructor(private readonly node: NodeRuntime) {}
 
   start(): void {
     this.node.serversDocument = () => this.serversDocument()
     this.node.store.on('change', (config: ClusterConfig, previous: ClusterConfig) => this.onChange(config, previous))
+    this.node.store.commitGate = (candidate, current) => this.gate(candidate, current)
+    this.node.onDiverged = (configs, primary) => void this.sendDiverged(configs, primary)
     this.reconcile(this.node.config)
     if (this.node.role() === 'primary') this.schedulePush(true)
     if (this.node.role() === 'secondary') this.pullFromPrimary(0)
+    this.watchPrimary()
   }
 
   stop(): void {
     this.stopped = true
+    this.node.store.commitGate = undefined
     clearTimeout(this.debounce)
     clearInterval(this.interval)
     clearTimeout(this.bootPull)
+    clearInterval(this.watch)
     for (const l of this.links.values()) l.close()
     this.links.clear()
+  }
+
+  /** This node granted a `promote` candidate a newer epoch: it stops acting as primary at once. */
+  fence(reason: string): void {
+    if (this.node.role() !== 'primary') return
+    if (!this.fencedBy) this.node.log.warn('stepping down: a promote took a newer epoch; refusing changes until demoted', {reason})
+    this.fencedBy = reason
+  }
+
+  /** A demoted node hands the revisions it kept in config/diverged/ to the new primary (`config history` there). */
+  private async sendDiverged(configs: ClusterConfig[], primary: NonNullable<ClusterConfig['primary']>): Promise<void> {
+    for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+      let client: AdminClient | undefined
+      try {
+        client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, primary, 3000)
+        await client.exec('keep-diverged', {configs})
+        return
+      } catch (error) {
+        if (attempt === 4) this.node.log.warn('could not hand the discarded revisions to the new primary; they stay in this node\'s config/diverged/', {error: (error as Error).message})
+      } finally {
+        client?.close()
+      }
+      await new Promise((r) => setTimeout(r, 1000).unref())
+    }
+  }
+
+  /** The outcome of the last committed change, for `status`. */
+  commitReport(): CommitReport | null {
+    return this.lastCommit
+  }
+
+  /** What this node knows is wrong with its part in the cluster, with the fix. */
+  problems(): NodeProblem[] {
+    const out: NodeProblem[] = []
+    const role = this.node.role()
+    if (role === 'primary' && this.fencedBy) out.push({kind: 'fenced', message: `this node is no longer the primary: ${this.fencedBy}`, hint: 'it becomes a secondary when the new primary reaches it; make changes there'})
+    else if (role === 'primary' && this.node.config.servers.length > 0 && !this.confirmedRecently()) {
+      out.push({kind: 'unconfirmed-primary', message: `cannot confirm that this node is still the primary: ${this.unreachable().join(', ') || 'no secondary'} unreachable`, hint: 'changes are refused until members answer; see `cluster diagnose`'})
+    }
+    if (role === 'secondary' && this.notListed) out.push({kind: 'not-listed', message: this.notListed, hint: `on the primary, run \`cluster add-server ${formatHostPort(this.node.settings.externalAddress ?? this.node.settings.bind, this.node.config.sites.admin.port)}\` again (this node's previous configuration is in config/backups/)`})
+    return out
+  }
+
+  private unreachable(): string[] {
+    return [...this.links.values()].filter((l) => !l.connected).map((l) => l.address)
+  }
+
+  /** Heard from a secondary since boot, and recently (a connection up, or contact within the sync interval). */
+  private confirmedRecently(): boolean {
+    if (!this.contactSinceBoot) return false
+    if ([...this.links.values()].some((l) => l.connected)) return true
+    return Date.now() - this.lastContactAt <= this.node.config.sync.intervalSeconds * 1000
+  }
+
+  /**
+   * The commit gate: stages `candidate` on every secondary at once and waits until the policy is met.
+   * `majority`: more than half of the members (this one included) must hold it; `primary`: this node commits
+   * alone once it knows it still leads. Refused, it drops what was staged: nothing is applied anywhere.
+   */
+  private async gate(candidate: ClusterConfig, current: ClusterConfig): Promise<void> {
+    if (this.node.role(current) !== 'primary') return
+    if (this.fencedBy) throw new OperationError('fenced', `this node is no longer the primary: ${this.fencedBy}`, 'make changes on the new primary')
+    const links = current.servers.map((s) => this.links.get(s.nodeId)).filter((l): l is PeerLink => l !== undefined)
+    const members = links.length + 1
+    const policy = effectivePolicy(current)
+    const majority = majorityOf(members)
+    const required = policy === 'majority' ? majority - 1 : links.length > 0 && !this.confirmedRecently() ? 1 : 0
+    const text = serializeConfig(candidate)
+    const acked: PeerLink[] = []
+    const why = new Map<PeerLink, string>()
+    await new Promise<void>((resolve) => {
+      let pending = links.length
+      let grace: NodeJS.Timeout | undefined
+      const deadline = setTimeout(() => finish(), STAGE_TIMEOUT_MS)
+      const finish = () => {
+        clearTimeout(deadline)
+        clearTimeout(grace)
+        resolve()
+      }
+      const check = () => {
+        if (pending === 0 || acked.length + pending < required) return finish()
+        if (acked.length >= required && !grace) grace = setTimeout(finish, STAGE_GRACE_MS)
+      }
+      for (const l of links) {
+        l.stage(text).then(() => void acked.push(l), (error: Error) => void why.set(l, error.message)).finally(() => {
+          pending--
+          check()
+        })
+      }
+      check()
+    })
+    const me = formatHostPort(this.node.settings.externalAddress ?? this.node.settings.bind, current.sites.admin.port)
+    const failed = links.filter((l) => !acked.includes(l))
+    if (this.fencedBy || acked.length < required) {
+      for (const l of acked) void l.unstage(candidate.revision, candidate.epoch)
+      if (this.fencedBy) throw new OperationError('fenced', `this node is no longer the primary: ${this.fencedBy}; the change was not committed`, 'make changes on the new primary')
+      const silent = failed.map((l) => `${l.address} (${why.get(l) ?? 'no answer within 3 s'})`)
+      const rule = policy === 'majority'
+        ? `the majority commit policy needs ${majority} of ${members} members to hold a change, ${acked.length + 1} did`
+        : 'the primary commit policy needs this node to hear from a secondary first (after a restart or a lost contact)'
+      throw new OperationError('refused', `cannot confirm that this node is still the primary: ${silent.join(', ')} unreachable; see \`cluster diagnose\`. Revision ${candidate.revision} was not committed and nothing was applied: ${rule}`, 'bring the members back (`cluster diagnose HOST`), then make the change again')
+    }
+    this.lastCommit = {revision: candidate.revision, epoch: candidate.epoch, policy, members, confirmed: [me, ...acked.map((l) => l.address)], missing: failed.map((l) => l.address)}
   }
 
   /** Pushes now to one secondary (host/port) or all, and waits for the results. */
@@ -78,7 +210,8 @@ export class SyncEngine {
     const c = this.node.config
     const servers: ServerInfo[] = []
     if (c.primary) {
-      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy, version: VERSION})
+      const unconfirmed = !this.fencedBy && c.servers.length > 0 && !this.confirmedRecently() ? `cannot confirm that this node is still the primary: ${this.unreachable().join(', ')} unreachable` : null
+      servers.push({host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId, role: 'primary', state: this.fencedBy || unconfirmed ? 'refused' : 'in-sync', revision: c.revision, lastSynchronized: null, error: this.fencedBy ?? unconfirmed, version: VERSION})
     }
     for (const s of c.servers) {
       const l = this.links.get(s.nodeId)
@@ -98,11 +231,16 @@ export class SyncEngine {
     if (this.stopped) return
     this.reconcile(config)
     if (this.node.role(config) === 'primary') {
-      this.fencedBy = null
+      if (this.node.role(previous) !== 'primary' || config.epoch !== previous.epoch) {
+        this.fencedBy = null
+        this.contactSinceBoot = false // a new primary (promote) proves itself like one that booted
+      }
       this.schedulePush(false)
     } else if (this.node.role(previous) === 'primary' && this.node.role(config) === 'secondary') {
+      this.fencedBy = null
       this.node.log.warn('demoted: a newer primary took over', {primary: config.primary ? formatHostPort(config.primary.host, config.primary.port) : null, epoch: config.epoch})
     }
+    if (this.node.role(config) !== 'secondary') this.notListed = null
   }
 
   /** Keeps one link per registered secondary while this node is the primary. */
@@ -128,6 +266,10 @@ export class SyncEngine {
         clusterPrivateKey: this.node.identity.clusterPrivateKey,
         localAddress: this.node.settings.bind,
         onNewerEpoch: (status, from) => this.onNewerEpoch(status, from),
+        onContact: () => {
+          this.contactSinceBoot = true
+          this.lastContactAt = Date.now()
+        },
         log: (level, msg, fields) => this.node.log[level](msg, fields),
       }))
     }
@@ -156,7 +298,7 @@ export class SyncEngine {
     await bounded([...this.links.values()].map((l) => () => l.sync(true)), CONCURRENCY)
   }
 
-  private onNewerEpoch(status: NodeStatus, from: ServerEntry): void {
+  private onNewerEpoch(status: Pick<NodeStatus, 'epoch' | 'primary'>, from: ServerEntry): void {
     const p = status.primary ? formatHostPort(status.primary.host, status.primary.port) : 'another node'
     if (!this.fencedBy) this.node.log.warn('a newer primary was promoted; this node stops pushing and waits to be demoted', {newPrimary: p, epoch: status.epoch, seenOn: formatHostPort(from.host, from.port)})
     this.fencedBy = `a newer primary ${p} was promoted (epoch ${status.epoch})`
@@ -168,18 +310,42 @@ export class SyncEngine {
     this.bootPull = setTimeout(async () => {
       const c = this.node.config
       if (this.stopped || this.node.role() !== 'secondary' || !c.primary) return
+      this.lastPullAt = Date.now()
       let client: AdminClient | undefined
       try {
         client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, c.primary)
         const result = await client.exec<SyncResult>('sync-me', {nodeId: this.node.settings.nodeId})
+        this.notListed = null
         this.node.log.info('boot-time sync from the primary', {state: result.state, revision: result.revision})
       } catch (error) {
-        if (attempt === 0 || attempt % 10 === 0) this.node.log.warn('cannot reach the primary for the boot-time sync; serving the last configuration and retrying', {primary: formatHostPort(c.primary.host, c.primary.port), error: (error as Error).message})
-        this.pullFromPrimary(attempt + 1)
+        const message = (error as Error).message
+        if (/not a registered server/.test(message)) {
+          if (!this.notListed) this.node.log.error('the primary does not list this node (an interrupted add-server?): it gets no changes', {primary: formatHostPort(c.primary.host, c.primary.port)})
+          this.notListed = `this node believes it joined the cluster, but its primary ${formatHostPort(c.primary.host, c.primary.port)} does not list it: it gets no changes`
+        }
+        if (attempt === 0 || attempt % 10 === 0) this.node.log.warn('cannot reach the primary for the boot-time sync; serving the last configuration and retrying', {primary: formatHostPort(c.primary.host, c.primary.port), error: message})
+        if (!this.notListed) this.pullFromPrimary(attempt + 1)
       } finally {
         client?.close()
       }
     }, delay)
     this.bootPull.unref()
+  }
+
+  /**
+   * On a secondary: a primary that stays silent for two sync intervals is asked for a push (a repair of a hand
+   * edit, a change missed while away, or the discovery that it no longer lists this node).
+   */
+  private watchPrimary(): void {
+    this.watch = setInterval(() => {
+      const c = this.node.config
+      if (this.stopped || this.node.role() !== 'secondary' || !c.sync.enabled) return
+      const last = this.node.lastSynchronized ? Date.parse(this.node.lastSynchronized) : 0
+      const quiet = 2 * c.sync.intervalSeconds * 1000
+      if (Date.now() - last < quiet || Date.now() - this.lastPullAt < quiet) return
+      clearTimeout(this.bootPull)
+      this.pullFromPrimary(0)
+    }, 1000)
+    this.watch.unref()
   }
 }

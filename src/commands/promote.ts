@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 import {usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
 import {confirm} from '../cli/ui/prompt.js'
@@ -6,19 +6,27 @@ import {formatHostPort, type PromoteResult} from '../protocol/index.js'
 
 export default class Promote extends ClusterCommand<typeof Promote> {
   static override summary = 'Make a secondary the primary (epoch + 1) when the old primary is lost'
-  static override description = 'Connects to the secondary itself (not the old primary). The new primary pushes its configuration with the higher epoch to every server; the old primary, when it comes back, sees the higher epoch, stops pushing and becomes a secondary. Point your context at the new primary afterwards.'
+  static override description = `Connects to the secondary itself (not the old primary). It takes the next epoch only once a majority of the members (itself included) accepted it; each member promises an epoch to one candidate only, so of two promotes at once exactly one wins and the other exits 1 naming the winner. The new primary starts from the newest configuration the majority holds, so no acknowledged change is lost, and pushes it to every server; the old primary, when it comes back, sees the higher epoch, stops accepting changes and becomes a secondary (revisions only it had are kept in its config/diverged/). Point your context at the new primary afterwards.
+
+--force takes the epoch without a majority, for when most members are lost for good: changes only the lost members had are discarded, and two primaries can exist if they come back. Use it only after checking they are gone.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> 10.0.0.12 --yes',
     'CLUSTER_PASSWORD=s3cret <%= config.bin %> <%= command.id %> 127.0.0.3 --yes --json',
+    '<%= config.bin %> <%= command.id %> 10.0.0.12 --force --yes   # a majority is lost for good',
   ]
+  static override flags = {
+    force: Flags.boolean({description: 'take the new epoch without a majority of the members (they are lost for good)', default: false}),
+  }
   static override args = {host: Args.string({ignoreStdin: true, description: 'the secondary to promote, HOST[:PORT]', required: true})}
 
   async run(): Promise<PromoteResult> {
     const target = this.parseTarget(this.args.host, 'HOST')
     const at = formatHostPort(target.host, target.port)
+    const force = this.flags.force
+    if (force) process.stderr.write(`${this.paintErr.bad('WARNING:')} --force promotes ${at} without a majority: changes only the unreachable members hold are discarded, and if they return while another primary runs, the cluster has two primaries. Use it only when they are lost for good.\n`)
     if (this.interactive && !(await confirm(`Make ${at} the primary? Do this only when the old primary is lost.`))) throw usageError('cancelled')
     const client = await this.connect(target)
-    const result = await this.runAction<PromoteResult>(client, 'promote', {})
+    const result = await this.runAction<PromoteResult>(client, 'promote', force ? {force: true} : {})
     this.say(`${at} is now the primary (epoch ${result.epoch}, revision ${result.revision}). Use --primary ${result.primary} from now on.`)
     return result
   }

@@ -28,7 +28,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
 /** Off: a node answers clients directly until an operator puts it behind a load balancer that sends PROXY headers. */
 export const DEFAULT_PROXY_PROTOCOL = {enabled: false, trustedProxies: [] as string[]}
 
-export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60}
+export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60, commit: 'auto' as const}
 export const DEFAULT_PASV_RANGE = {min: 50000, max: 50099}
 export const DEFAULT_USER_PERMISSIONS = [...ALL_PERMISSIONS]
 
@@ -79,5 +79,6 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
     limits: {...DEFAULT_LIMITS},
     stripe: defaultStripeSettings(),
     lastChange: {by: input.by, from: 'local', at: new Date().toISOString(), summary: 'node init'},
+    epochs: [],
   }
 }

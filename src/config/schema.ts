@@ -174,7 +174,7 @@ export interface ClusterConfig {
   revision: number
   /** The primary (its admin address, cluster key and pinned host-key fingerprint), or null while standalone. */
   primary: {nodeId: string; host: string; port: number; clusterPublicKey: string; fingerprint: string} | null
-  sync: {enabled: boolean; intervalSeconds: number}
+  sync: SyncSettings
   servers: ServerEntry[]
   sites: {admin: AdminSite; files: FilesSite}
   users: User[]
@@ -191,6 +191,31 @@ export interface ClusterConfig {
   limits: LimitSettings
   stripe: StripeSettings
   lastChange: ChangeRecord
+  /**
+   * Where each epoch began (its first revision), newest last, bounded: a demoted node tells from it which of
+   * its own revisions the new primary never had (they go to config/diverged/). Empty before the first promote.
+   */
+  epochs: EpochStart[]
+}
+
+/** The first revision of an epoch (the one `promote` wrote). */
+export interface EpochStart {
+  epoch: number
+  revision: number
+}
+
+/**
+ * When a change counts as committed (acknowledged): `majority` once more than half of the members (the
+ * primary included) hold it durably, `primary` once the primary alone has it. `auto`: majority with 3 or
+ * more members, primary with 2.
+ */
+export type CommitPolicy = 'auto' | 'majority' | 'primary'
+export const COMMIT_POLICIES: readonly CommitPolicy[] = ['auto', 'majority', 'primary']
+
+export interface SyncSettings {
+  enabled: boolean
+  intervalSeconds: number
+  commit: CommitPolicy
 }
 
 /** Fields holding secrets: redacted when an admin reads the configuration unless asked for explicitly. */
@@ -374,7 +399,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   const c = obj(input, 'config')
   keys(c, 'config', [
     'schemaVersion', 'clusterId', 'epoch', 'revision', 'primary', 'sync', 'servers', 'sites', 'users',
-    'adminUsers', 'serviceIdentity', 'defender', 'limits', 'stripe', 'lastChange', 'baseRevision',
+    'adminUsers', 'serviceIdentity', 'defender', 'limits', 'stripe', 'lastChange', 'baseRevision', 'epochs',
   ])
   const schemaVersion = int(c.schemaVersion, 'schemaVersion', 1, 1_000_000)
   if (schemaVersion > SCHEMA_VERSION) {
@@ -399,8 +424,9 @@ export function validateConfig(input: unknown): ClusterConfig {
   }
 
   const s = obj(c.sync, 'sync')
-  keys(s, 'sync', ['enabled', 'intervalSeconds'])
-  const sync = {enabled: bool(s.enabled, 'sync.enabled'), intervalSeconds: int(s.intervalSeconds, 'sync.intervalSeconds', 1, 86_400)}
+  keys(s, 'sync', ['enabled', 'intervalSeconds', 'commit'])
+  const sync: SyncSettings = {enabled: bool(s.enabled, 'sync.enabled'), intervalSeconds: int(s.intervalSeconds, 'sync.intervalSeconds', 1, 86_400), commit: commitPolicy(s.commit)}
+  const epochs = epochStarts(c.epochs)
 
   const servers = arr(c.servers, 'servers').map((e, i) => {
     const f = `servers[${i}]`
@@ -550,8 +576,25 @@ export function validateConfig(input: unknown): ClusterConfig {
 
   return {
     schemaVersion, clusterId, epoch, revision, primary, sync, servers, sites: {admin, files}, users, adminUsers,
-    serviceIdentity, defender, limits, stripe, lastChange,
+    serviceIdentity, defender, limits, stripe, lastChange, epochs,
   }
+}
+
+// Accepted when absent (documents from before commit policies): `auto`.
+function commitPolicy(v: unknown): CommitPolicy {
+  if (v === undefined) return 'auto'
+  if (typeof v !== 'string' || !(COMMIT_POLICIES as readonly string[]).includes(v)) fail('sync.commit', `expected one of ${COMMIT_POLICIES.join(', ')}, got ${describe(v)}`)
+  return v as CommitPolicy
+}
+
+// Accepted when absent (documents from before epoch records): no promote recorded.
+function epochStarts(v: unknown): EpochStart[] {
+  if (v === undefined) return []
+  return arr(v, 'epochs').map((e, i) => {
+    const o = obj(e, `epochs[${i}]`)
+    keys(o, `epochs[${i}]`, ['epoch', 'revision'])
+    return {epoch: int(o.epoch, `epochs[${i}].epoch`, 1, Number.MAX_SAFE_INTEGER), revision: int(o.revision, `epochs[${i}].revision`, 1, Number.MAX_SAFE_INTEGER)}
+  })
 }
 
 /** A copy with secrets replaced by `<redacted>`. */

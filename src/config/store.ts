@@ -1,5 +1,7 @@
 // The versioned configuration store of a node: config/current.json written atomically, every revision kept
-// in config/history/ (bounded), an audit trail in config/audit.log, one writer at a time.
+// in config/history/ (bounded), an audit trail in config/audit.log, one writer at a time. Nothing vanishes:
+// a revision of another epoch never overwrites a kept one (it moves to config/diverged/ first), a change the
+// primary proposed waits in config/staged.json, and a hand edit of current.json is detected, never served.
 import {EventEmitter} from 'node:events'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
@@ -37,6 +39,8 @@ export function configPaths(dataDir: string) {
     current: path.join(dir, 'current.json'),
     history: path.join(dir, 'history'),
     backups: path.join(dir, 'backups'),
+    diverged: path.join(dir, 'diverged'),
+    staged: path.join(dir, 'staged.json'),
     audit: path.join(dir, 'audit.log'),
   }
 }
@@ -74,23 +78,94 @@ export async function readConfigFile(file: string): Promise<ClusterConfig> {
   }
 }
 
+/** The content hash of a file as a node reports it: of the validated document, or why it has none. */
+async function fileHash(file: string): Promise<string> {
+  try {
+    return contentHash(await readConfigFile(file))
+  } catch (error) {
+    return `unusable: ${(error as Error).message}`
+  }
+}
+
+/**
+ * Decides whether a local change may be committed (the primary's commit policy): resolves when enough
+ * members hold `candidate`, throws to refuse it (nothing is written then).
+ */
+export type CommitGate = (candidate: ClusterConfig, current: ClusterConfig) => Promise<void>
+
+/** A current.json whose content is not the revision the node recorded: what the node serves instead. */
+export interface HandEdit {
+  /** The content hash of the file as found. */
+  fileHash: string
+  fileRevision: number | null
+  detectedAt: string
+  /** The edited document, when it is a valid configuration (shown by `config diff`, never served). */
+  config: ClusterConfig | null
+}
+
 export class ConfigStore extends EventEmitter {
   private config: ClusterConfig
   private configHash: string
   private queue: Promise<unknown> = Promise.resolve()
+  private writing = 0
+  /** The hash of current.json as last read from disk (equal to `hash` unless edited by hand). */
+  private diskHash: string
+  /** Set while current.json differs from the configuration in effect. */
+  handEdit: HandEdit | null = null
+  /** Set by the sync engine on a primary; local changes pass it before they are written. */
+  commitGate: CommitGate | undefined
 
   private constructor(readonly dataDir: string, config: ClusterConfig) {
     super()
     this.config = config
     this.configHash = contentHash(config)
+    this.diskHash = this.configHash
   }
 
+  /**
+   * Opens the store. A current.json whose revision is kept in history with other content was edited by
+   * hand: the recorded revision is served instead, and the edit
+   * waits for the primary's repair (or an operator's rollback); `handEdit` says so.
+   */
   static async open(dataDir: string): Promise<ConfigStore> {
     const p = configPaths(dataDir)
     await removeStaleTemps(p.dir)
     await removeStaleTemps(p.history)
     const config = await readConfigFile(p.current)
+    const hash = contentHash(config)
+    const kept = await listHistory(p.history)
+    let recorded: ClusterConfig | undefined
+    // Only the same revision with other content is an edit: history is written beside current.json, so a crash
+    // can leave a newer current.json without its history copy (that revision was acknowledged: serve it).
+    if (kept.includes(config.revision)) recorded = await readConfigFile(path.join(p.history, `${config.revision}.json`)).catch(() => undefined)
+    if (recorded && contentHash(recorded) !== hash) {
+      const store = new ConfigStore(dataDir, recorded)
+      store.diskHash = hash
+      store.handEdit = {fileHash: hash, fileRevision: config.revision, detectedAt: new Date().toISOString(), config}
+      return store
+    }
     return new ConfigStore(dataDir, config)
+  }
+
+  /** The hash of current.json on disk, read again now; flags (or clears) a hand edit. */
+  async refreshDiskHash(): Promise<string> {
+    if (this.writing > 0) return this.diskHash // a write in progress replaces the file: what it reads is no edit
+    const hash = await fileHash(this.paths.current)
+    if (this.writing > 0) return this.diskHash
+    if (hash === this.configHash) {
+      this.handEdit = null
+    } else if (!this.handEdit || this.handEdit.fileHash !== hash) {
+      const file = await readConfigFile(this.paths.current).catch(() => undefined)
+      this.handEdit = {fileHash: hash, fileRevision: file?.revision ?? null, detectedAt: new Date().toISOString(), config: file ?? null}
+      this.emit('hand-edit', this.handEdit)
+    }
+    this.diskHash = hash
+    return hash
+  }
+
+  /** The last known hash of current.json on disk. */
+  get fileHash(): string {
+    return this.diskHash
   }
 
   /** Creates the store of a new node; refuses to replace an existing configuration. */
@@ -127,6 +202,10 @@ export class ConfigStore extends EventEmitter {
    * revision is bumped. With `baseRevision`, the change is refused as a conflict unless it is still current.
    */
   change(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
+    return this.changeWith(mutate, ctx, baseRevision)
+  }
+
+  private changeWith(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
     return this.serial(async () => {
       if (baseRevision !== undefined && baseRevision !== this.config.revision) {
         throw new OperationError(
@@ -141,31 +220,93 @@ export class ConfigStore extends EventEmitter {
       delete candidate.baseRevision
       candidate.lastChange = {by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary}
       const valid = this.validate(candidate)
+      await this.commitGate?.(valid, this.config)
       await this.persist(valid, ctx)
       return valid
     })
   }
 
-  /** Replaces the configuration with one from the primary (or a rollback), keeping its revision and epoch. */
-  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void): Promise<ClusterConfig> {
+  /**
+   * Replaces the configuration with one from the primary (or a rollback), keeping its revision and epoch.
+   * `local`: a change made on this node (add-server on the primary): it passes the commit gate like `change`.
+   */
+  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean; beforeWrite?: (incoming: ClusterConfig) => Promise<void>} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
       const candidate = {...(next as Record<string, unknown>)}
       delete candidate.baseRevision
       const valid = this.validate(candidate)
       check?.(valid, this.config)
+      if (opts.local) await this.commitGate?.(valid, this.config)
+      await opts.beforeWrite?.(valid)
       await this.persist(valid, ctx)
       return valid
     })
   }
 
-  /** Revisions kept in history, newest first. */
-  async history(): Promise<number[]> {
-    const names = await fs.readdir(this.paths.history).catch(() => [] as string[])
+  /** Writes a change the primary proposes to config/staged.json (durable, not in effect) — phase one of a commit. */
+  stage(next: unknown, check: (incoming: ClusterConfig, current: ClusterConfig) => void): Promise<ClusterConfig> {
+    return this.serial(async () => {
+      const valid = this.validate({...(next as Record<string, unknown>)})
+      check(valid, this.config)
+      await writeFileAtomic(this.paths.staged, serializeConfig(valid))
+      return valid
+    })
+  }
+
+  /** The staged change, if any and newer than the configuration in effect. */
+  async staged(): Promise<ClusterConfig | null> {
+    const c = await readConfigFile(this.paths.staged).catch(() => null)
+    if (!c || c.clusterId !== this.config.clusterId || newerThan(this.config, c)) return null
+    if (c.epoch === this.config.epoch && c.revision === this.config.revision) return null
+    return c
+  }
+
+  /** Drops the staged change of `revision` (the primary could not commit it). */
+  unstage(revision: number, epoch: number): Promise<boolean> {
+    return this.serial(async () => {
+      const c = await readConfigFile(this.paths.staged).catch(() => null)
+      if (!c || c.revision !== revision || c.epoch !== epoch) return false
+      await fs.rm(this.paths.staged, {force: true})
+      return true
+    })
+  }
+
+  /** Keeps configurations a failover discarded, keyed by epoch and revision, in config/diverged/. */
+  async keepDiverged(configs: ClusterConfig[]): Promise<string[]> {
+    const dir = this.paths.diverged
+    await fs.mkdir(dir, {recursive: true, mode: 0o700})
+    const kept: string[] = []
+    for (const c of configs) {
+      const name = `${c.epoch}-${c.revision}.json`
+      const file = path.join(dir, name)
+      const exists = await fs.access(file).then(() => true, () => false)
+      if (!exists) await writeFileAtomic(file, serializeConfig(c))
+      kept.push(name)
+    }
+    return kept
+  }
+
+  /** Kept diverged configurations, newest first: {epoch, revision}. */
+  async diverged(): Promise<{epoch: number; revision: number}[]> {
+    const names = await fs.readdir(this.paths.diverged).catch(() => [] as string[])
     return names
-      .map((n) => /^(\d+)\.json$/.exec(n))
+      .map((n) => /^(\d+)-(\d+)\.json$/.exec(n))
       .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => b - a)
+      .map((m) => ({epoch: Number(m[1]), revision: Number(m[2])}))
+      .sort((a, b) => b.epoch - a.epoch || b.revision - a.revision)
+  }
+
+  async divergedEntry(epoch: number, revision: number): Promise<ClusterConfig> {
+    try {
+      return await readConfigFile(path.join(this.paths.diverged, `${epoch}-${revision}.json`))
+    } catch {
+      throw new OperationError('invalid', `no configuration of epoch ${epoch}, revision ${revision} was discarded by failover here`, 'list them with `cluster config history`')
+    }
+  }
+
+  /** Revisions kept in history, newest first. */
+  history(): Promise<number[]> {
+    return listHistory(this.paths.history)
   }
 
   async historyEntry(revision: number): Promise<ClusterConfig> {
@@ -222,6 +363,8 @@ export class ConfigStore extends EventEmitter {
   private async persist(config: ClusterConfig, ctx: ChangeContext): Promise<void> {
     const p = this.paths
     const text = serializeConfig(config)
+    await this.keepOverwritten(config)
+    this.writing++
     try {
       // Two independent durable replacements (temp, fsync, rename, dir fsync) side by side: half the chain of fs
       // round trips each push waits for. current.json decides: once it is replaced the revision is in effect,
@@ -232,10 +375,16 @@ export class ConfigStore extends EventEmitter {
       const e = error as NodeJS.ErrnoException
       const hint = e.code === 'ENOSPC' ? 'free space on the disk holding the data directory' : 'check the data directory\'s permissions and disk'
       throw new OperationError('io', `cannot write the configuration (${e.code ?? e.message}); revision ${this.config.revision} is still in effect`, hint)
+    } finally {
+      this.writing--
     }
     const previous = this.config
     this.config = config
     this.configHash = contentHash(config)
+    this.diskHash = this.configHash
+    this.handEdit = null
+    const staged = await readConfigFile(p.staged).catch(() => null)
+    if (staged && !newerThan(staged, config)) await fs.rm(p.staged, {force: true}).catch(() => {})
     const record: AuditRecord = {
       by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary,
       revision: config.revision, epoch: config.epoch, hash: this.configHash,
@@ -247,8 +396,30 @@ export class ConfigStore extends EventEmitter {
     await Promise.all(this.appliers.map((apply) => apply(config).catch(() => {})))
   }
 
+  /** A kept revision of the same number but another epoch or content moves to diverged/ instead of vanishing. */
+  private async keepOverwritten(config: ClusterConfig): Promise<void> {
+    const kept = await readConfigFile(path.join(this.paths.history, `${config.revision}.json`)).catch(() => null)
+    if (!kept || contentHash(kept) === contentHash(config)) return
+    if (kept.clusterId !== config.clusterId) return // history of a cluster this node left: join keeps a backup
+    await this.keepDiverged([kept]).catch(() => {})
+  }
+
   private async pruneHistory(): Promise<void> {
     const revisions = await this.history()
     await Promise.all(revisions.slice(HISTORY_LIMIT).map((r) => fs.rm(path.join(this.paths.history, `${r}.json`), {force: true})))
   }
+}
+
+async function listHistory(dir: string): Promise<number[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[])
+  return names
+    .map((n) => /^(\d+)\.json$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a)
+}
+
+/** True when `a` is a later configuration than `b`: a higher epoch, or the same epoch and a higher revision. */
+export function newerThan(a: {epoch: number; revision: number}, b: {epoch: number; revision: number}): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.revision > b.revision)
 }

@@ -13,6 +13,7 @@ import {Membership} from '../cluster/membership.js'
 import {registerProbe} from '../cluster/probe.js'
 import {registerDrain} from '../cluster/drain.js'
 import {SyncEngine} from '../cluster/sync-engine.js'
+import {PromiseBook} from '../cluster/election.js'
 import {AdminService} from './admin/admin-service.js'
 import {HealthService} from './health/health-service.js'
 import {createLogger} from './log.js'
@@ -58,9 +59,17 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   const pool = workerCount > 0
     ? new WorkerPool({count: workerCount, dataDir: dir, settings, config: () => store.current, defender, log, draining: () => runtime.draining})
     : null
-  runtime.exec.set('status', async () => (pool ? {...runtime.status(), workers: await pool.info()} : runtime.status()))
+  // The hash reported is of the file on disk, read again now: a hand edit shows as drift.
+  runtime.exec.set('status', async () => {
+    await store.refreshDiskHash()
+    return pool ? {...runtime.status(), workers: await pool.info()} : runtime.status()
+  })
   const engine = new SyncEngine(runtime)
-  new Membership(runtime, engine).register()
+  runtime.commitReport = () => engine.commitReport()
+  runtime.clusterProblems = () => engine.problems()
+  new Membership(runtime, engine, await PromiseBook.open(dir)).register()
+  if (store.handEdit) log.error('config/current.json was changed outside the cluster: not serving it; the recorded revision stays in effect until the primary repairs the file', {revision: store.current.revision, fileRevision: store.handEdit.fileRevision})
+  store.on('hand-edit', (edit: {fileRevision: number | null}) => log.error('config/current.json was changed outside the cluster: not serving it; the recorded revision stays in effect until the primary repairs the file', {revision: store.current.revision, fileRevision: edit.fileRevision}))
   registerProbe(runtime)
   registerDrain(runtime)
 

@@ -9,6 +9,8 @@ import {IpFilter} from '../net/ip-filter.js'
 import {
   OperationError,
   formatHostPort,
+  type CommitReport,
+  type NodeProblem,
   type NodeStatus,
   type Role,
   type ServersDocument,
@@ -43,19 +45,37 @@ export interface NodeIdentity {
   clusterPrivateKey: string
 }
 
-/** Decides whether a pushed configuration may replace the current one (the fence against a stale primary). */
-export function fenceCheck(incoming: ClusterConfig, current: ClusterConfig, currentHash = contentHash(current)): void {
-  if (incoming.epoch > current.epoch) return
+/**
+ * Decides whether a pushed configuration may replace the current one (the fence against a stale primary).
+ * `repair`: the same epoch, revision and content as in effect (the file on disk may still need rewriting).
+ * The same epoch and revision with other content is a conflict (two primaries in one epoch), never a repair.
+ */
+export function fenceCheck(incoming: ClusterConfig, current: ClusterConfig, currentHash = contentHash(current), promisedEpoch = 0): 'apply' | 'repair' {
+  if (incoming.epoch < promisedEpoch) {
+    throw new OperationError('fenced', `refused: epoch ${incoming.epoch} is older than epoch ${promisedEpoch}, which this node promised to a new primary`, 'this primary is stale; make changes on the current primary')
+  }
+  if (incoming.epoch > current.epoch) return 'apply'
   if (incoming.epoch < current.epoch) {
     throw new OperationError('fenced', `refused: epoch ${incoming.epoch} is older than this node's epoch ${current.epoch} (a newer primary was promoted)`, 'this primary is stale; make changes on the current primary')
   }
-  if (incoming.revision > current.revision) return
-  // Same revision, different content: a hand-edited secondary is repaired by overwriting it.
-  if (incoming.revision === current.revision && contentHash(incoming) !== currentHash) return
+  if (incoming.revision > current.revision) return 'apply'
   if (incoming.revision === current.revision) {
-    throw new OperationError('fenced', `refused: revision ${incoming.revision} is already in effect`, 'nothing to do')
+    if (contentHash(incoming) === currentHash) return 'repair'
+    throw new OperationError('conflict', `refused: revision ${incoming.revision} of epoch ${incoming.epoch} is in effect here with other content: two primaries wrote the same epoch and revision; this is a conflict, not a repair`, 'run `cluster diagnose`; promote one primary and make the change again there')
   }
   throw new OperationError('fenced', `refused: revision ${incoming.revision} is older than this node's revision ${current.revision}`, 'push the current configuration')
+}
+
+/**
+ * The revisions in `history` (of older epochs) that the incoming lineage never had: from `incoming.epochs`,
+ * revision r of epoch e belongs to it only if r is below the first revision of the next epoch.
+ */
+export function divergedRevisions(history: ClusterConfig[], incoming: ClusterConfig): ClusterConfig[] {
+  return history.filter((h) => {
+    if (h.epoch >= incoming.epoch || h.clusterId !== incoming.clusterId) return false
+    const next = incoming.epochs.find((e) => e.epoch > h.epoch)
+    return next !== undefined && h.revision >= next.revision
+  })
 }
 
 export class NodeRuntime {
@@ -70,6 +90,13 @@ export class NodeRuntime {
   healthNotes: () => string[] = () => []
   /** Filled in by the sync engine on the primary. */
   serversDocument: () => ServersDocument = () => ({revision: this.config.revision, epoch: this.config.epoch, servers: []})
+  /** The highest epoch promised to a promote candidate (set by the cluster's promise book). */
+  promisedEpoch: () => number = () => 0
+  /** The last commit's report and the node's known problems (set by the sync engine). */
+  commitReport: () => CommitReport | null = () => null
+  clusterProblems: () => NodeProblem[] = () => []
+  /** Called after a demotion kept revisions in config/diverged/ (the sync engine sends them to the new primary). */
+  onDiverged: (configs: ClusterConfig[], primary: NonNullable<ClusterConfig['primary']>) => void = () => {}
 
   constructor(
     readonly dataDir: string,
@@ -119,7 +146,7 @@ export class NodeRuntime {
       clusterId: c.clusterId,
       epoch: c.epoch,
       revision: c.revision,
-      hash: this.store.hash,
+      hash: this.store.fileHash,
       primary: c.primary ? {host: c.primary.host, port: c.primary.port, nodeId: c.primary.nodeId} : null,
       lastSynchronized: this.role() === 'secondary' ? this.lastSynchronized : null,
       services: this.services(),
@@ -136,7 +163,23 @@ export class NodeRuntime {
       },
       hostKeyFingerprint: this.identity.hostKeyFingerprint,
       time: new Date().toISOString(),
+      promisedEpoch: this.promisedEpoch(),
+      lastCommit: this.role() === 'primary' ? this.commitReport() : null,
+      problems: this.problems(),
     }
+  }
+
+  problems(): NodeProblem[] {
+    const out = this.clusterProblems()
+    const edit = this.store.handEdit
+    if (edit) {
+      out.unshift({
+        kind: 'hand-edited',
+        message: `config/current.json was changed outside the cluster (found ${edit.detectedAt}${edit.fileRevision !== null ? `, revision ${edit.fileRevision}` : ''}): it does not match the recorded revision, so it is not served; revision ${this.config.revision} stays in effect`,
+        hint: this.role() === 'secondary' ? 'the primary rewrites the file at its next check (or run `cluster sync`); make changes with the CLI on the primary' : 'make changes with the CLI (`cluster config rollback` restores a kept revision); the file is rewritten at the next change',
+      })
+    }
+    return out
   }
 
   /** The refusal a secondary gives to changes that do not come from its primary. */
@@ -171,7 +214,7 @@ export class NodeRuntime {
       throw new OperationError('invalid', 'the document names no revision it is based on (neither "baseRevision" nor "revision")', 'write back the document you read from /config/current.json with its "revision", or set "baseRevision" to it')
     }
     const current = this.config
-    for (const field of ['clusterId', 'epoch', 'primary'] as const) {
+    for (const field of ['clusterId', 'epoch', 'primary', 'epochs'] as const) {
       if (JSON.stringify(doc[field]) !== JSON.stringify(current[field])) {
         throw new OperationError('invalid', `${field} is managed by the cluster and cannot be changed by a configuration write`, `keep "${field}" as it is (${JSON.stringify(current[field])})`)
       }
@@ -190,7 +233,41 @@ export class NodeRuntime {
 
   /** A configuration pushed by the primary (cluster key): accepted only if not older (fencing). */
   async applyPush(doc: Record<string, unknown>, actor: Actor): Promise<ClusterConfig> {
+    await this.store.refreshDiskHash()
+    let demotedFrom: ClusterConfig | undefined
+    let lost: ClusterConfig[] = []
     const applied = await this.store.replace(doc, {by: actor.user, from: actor.address, summary: `pushed by the primary`}, (incoming, current) => {
+      this.checkMemberPush(incoming, current, actor)
+      const verdict = fenceCheck(incoming, current, this.store.hash, this.promisedEpoch())
+      // The same revision and content: only a rewrite of a hand-edited file is a change.
+      if (verdict === 'repair' && this.store.fileHash === this.store.hash) {
+        throw new OperationError('fenced', `refused: revision ${incoming.revision} is already in effect`, 'nothing to do')
+      }
+      if (verdict === 'repair') this.log.warn('repairing config/current.json: the primary rewrites the hand-edited file', {revision: incoming.revision})
+      if (incoming.epoch > current.epoch) demotedFrom = current
+    }, {beforeWrite: async (incoming) => {
+      if (incoming.epoch > this.config.epoch) lost = await this.keepDiverged(incoming)
+    }})
+    if (lost.length > 0 && applied.primary) this.onDiverged(lost, applied.primary)
+    if (demotedFrom && this.role(demotedFrom) === 'primary') this.log.warn('demoted by a newer epoch', {epoch: applied.epoch, revision: applied.revision})
+    this.lastSynchronized = new Date().toISOString()
+    return applied
+  }
+
+  /** Before a newer epoch replaces this node's lineage: its revisions the new one never had go to config/diverged/. */
+  private async keepDiverged(incoming: ClusterConfig): Promise<ClusterConfig[]> {
+    const revisions = await this.store.history()
+    const mine = (await Promise.all(revisions.slice(0, 50).map((r) => this.store.historyEntry(r).catch(() => null)))).filter((c): c is ClusterConfig => c !== null)
+    const lost = divergedRevisions(mine, incoming)
+    if (lost.length === 0) return []
+    const kept = await this.store.keepDiverged(lost)
+    this.log.warn('revisions discarded by failover kept in config/diverged/ (see `cluster config history`)', {revisions: kept, newEpoch: incoming.epoch})
+    return lost
+  }
+
+  /** Checks every member push (and staged change) must pass: from the primary it names, listing this node. */
+  checkMemberPush(incoming: ClusterConfig, current: ClusterConfig, actor: Actor): void {
+    {
       if (!incoming.primary || incoming.primary.clusterPublicKey !== actor.key) {
         throw new OperationError('refused', 'refused: only the primary named in a configuration may push it', 'push from the primary')
       }
@@ -206,9 +283,6 @@ export class NodeRuntime {
       if (current.primary && incoming.clusterId !== current.clusterId && incoming.epoch <= current.epoch) {
         throw new OperationError('fenced', `refused: configuration of cluster ${incoming.clusterId}, this node belongs to cluster ${current.clusterId}`, 'remove the server from its cluster first')
       }
-      fenceCheck(incoming, current, this.store.hash)
-    })
-    this.lastSynchronized = new Date().toISOString()
-    return applied
+    }
   }
 }

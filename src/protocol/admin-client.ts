@@ -29,6 +29,11 @@ export interface ConnectOptions {
   timeoutMs?: number
   /** Local address to connect from (tests bind to 127.0.0.x). */
   localAddress?: string
+  /**
+   * SSH keepalives on a kept-open connection: a request every `intervalMs`, the connection closed after
+   * `countMax` unanswered ones (a dead or partitioned peer is noticed in seconds, not at the next push).
+   */
+  keepalive?: {intervalMs: number; countMax: number}
 }
 
 const sha256 = (d: Buffer) => createHash('sha256').update(d).digest()
@@ -76,7 +81,7 @@ export class AdminClient {
     readonly localAddress: string,
   ) {
     this.closed = new Promise<never>((_, reject) => {
-      client.once('close', () => reject(new OperationError('unreachable', `the connection to ${formatHostPort(host, port)} was lost`, 'check that the node is still running')))
+      client.once('close', () => reject(CONNECTION_LOST))
     })
     this.closed.catch(() => {})
   }
@@ -86,8 +91,14 @@ export class AdminClient {
     this.client.once('close', listener)
   }
 
-  private guard<T>(operation: Promise<T>): Promise<T> {
-    return Promise.race([operation, this.closed])
+  /** Settles with `operation`, or rejects naming `during` when the connection closes first. */
+  private async guard<T>(operation: Promise<T>, during: string): Promise<T> {
+    try {
+      return await Promise.race([operation, this.closed])
+    } catch (error) {
+      if (error !== CONNECTION_LOST) throw error
+      throw new OperationError('unreachable', `the node closed the connection during ${during} (${formatHostPort(this.host, this.port)}); check its log`, 'the node may have stopped or restarted; see `cluster diagnose` and run the command again (changes are idempotent)')
+    }
   }
 
   static async connect(opts: ConnectOptions): Promise<AdminClient> {
@@ -107,6 +118,14 @@ export class AdminClient {
         reject(error)
       }
       let settled = false
+      // Closed without an error event (the node died mid-handshake): the promise must settle, or the CLI ends
+      // with Node's "unsettled top-level await" (exit 13) and no message.
+      client.once('close', () => {
+        if (settled) return
+        settled = true
+        if (hostKeyError) return fail(hostKeyError)
+        fail(new OperationError('unreachable', `the node closed the connection during the SSH handshake (${at}); check its log`, sawBanner ? 'the node may have stopped or restarted; run the command again' : 'its admin IP filter may not allow this machine, or it is overloaded; see `cluster diagnose`'))
+      })
       client.once('ready', () => {
         settled = true
         resolve(new AdminClient(client, opts.host, opts.port, fingerprint, socket.localAddress ?? ''))
@@ -135,6 +154,8 @@ export class AdminClient {
         privateKey: opts.credentials.privateKey,
         readyTimeout: timeoutMs,
         tryKeyboard: false,
+        keepaliveInterval: opts.keepalive?.intervalMs ?? 0,
+        keepaliveCountMax: opts.keepalive?.countMax ?? 3,
         algorithms: {cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'] as never},
         hostVerifier: (key: Buffer) => {
           fingerprint = fingerprintOf(key, sha256)
@@ -158,10 +179,10 @@ export class AdminClient {
   }
 
   async readFile(path: string): Promise<string> {
-    const sftp = await this.guard(this.sftp())
+    const sftp = await this.guard(this.sftp(), `the read of ${path}`)
     return this.guard(new Promise((resolve, reject) => {
       sftp.readFile(path, (err, data) => (err ? reject(sftpError(err, path)) : resolve(data.toString('utf8'))))
-    }))
+    }), `the read of ${path}`)
   }
 
   async readJson<T>(path: string): Promise<T> {
@@ -169,25 +190,26 @@ export class AdminClient {
   }
 
   async writeFile(path: string, data: string): Promise<void> {
-    const sftp = await this.guard(this.sftp())
+    const sftp = await this.guard(this.sftp(), `the write of ${path}`)
     await this.guard(new Promise<void>((resolve, reject) => {
       sftp.writeFile(path, data, (err) => (err ? reject(sftpError(err, path)) : resolve()))
-    }))
+    }), `the write of ${path}`)
   }
 
   async list(path: string): Promise<string[]> {
-    const sftp = await this.guard(this.sftp())
+    const sftp = await this.guard(this.sftp(), `the listing of ${path}`)
     return this.guard(new Promise((resolve, reject) => {
       sftp.readdir(path, (err, list) => (err ? reject(sftpError(err, path)) : resolve(list.map((e) => e.filename))))
-    }))
+    }), `the listing of ${path}`)
   }
 
   /** Runs an exec action; progress events go to `onProgress`; resolves with the result or throws its error. */
   async exec<T>(command: string, args: object | null, onProgress?: (e: ProgressEvent) => void): Promise<T> {
+    const during = `\`${command}\``
     const channel = await this.guard(new Promise<ClientChannel>((resolve, reject) => {
       this.client.exec(command, (err, ch) => (err ? reject(new OperationError('refused', `exec ${command} refused: ${err.message}`)) : resolve(ch)))
-    }))
-    return new Promise<T>((resolve, reject) => {
+    }), during)
+    return this.guard(new Promise<T>((resolve, reject) => {
       let buffer = ''
       let outcome: ExecLine | undefined
       let exitCode: number | null = null
@@ -220,13 +242,16 @@ export class AdminClient {
       })
       if (args) channel.end(JSON.stringify(args))
       else channel.end()
-    })
+    }), during)
   }
 
   close(): void {
     this.client.end()
   }
 }
+
+/** The reason `closed` rejects with; `guard` turns it into a message naming the operation. */
+const CONNECTION_LOST = Symbol('connection lost')
 
 /** Maps an SFTP status error to an OperationError; the daemon's message starts with the error code. */
 function sftpError(err: Error & {code?: number}, path: string): OperationError {

@@ -10,7 +10,7 @@ import {CLUSTER_SSH_USER, DEFAULT_ADMIN_PORT, PATHS, fingerprintOf, formatHostPo
 export type CheckName = DiagnoseCheck['name']
 
 /** The checks in the order they run; each needs the ones before it, except version and clock (need sftp). */
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv']
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv', 'cluster']
 
 /** Clocks further apart than this fail the clock check. */
 export const DEFAULT_MAX_SKEW_MS = 5000
@@ -367,6 +367,11 @@ export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[
     checks.push(versionCheck(status.version, o.version))
     checks.push(clockCheck(status.time, (t0 + t1) / 2, t1 - t0, o.maxSkewMs))
     checks.push(...(await ftpChecks(resolved.address, status, o)))
+    // What the node knows is wrong with its part in the cluster (a hand edit, an unlisted secondary, …).
+    const problems = status.problems ?? []
+    checks.push(problems.length === 0
+      ? pass('cluster', `${status.role} at epoch ${status.epoch}, revision ${status.revision}: no known problem`)
+      : fail('cluster', problems.map((p) => p.message).join('; '), problems.map((p) => p.hint).join('; ')))
     return checks
   } finally {
     client.end()

@@ -21,6 +21,8 @@ export const PATHS = {
   /** The same document with the service identity's private keys: read only when asked for explicitly. */
   configWithSecrets: '/config/current-with-secrets.json',
   historyDir: '/config/history',
+  /** Revisions a failover discarded on this node or sent to it by a demoted one: `EPOCH-REVISION.json`. */
+  divergedDir: '/config/diverged',
   servers: '/servers.json',
   /** Configuration writes the node refused, newest first (`cluster config history --rejected`). */
   rejected: '/config/rejected.json',
@@ -59,8 +61,38 @@ export interface NodeStatus {
   ftp?: {enabled: boolean; port: number; advertise: string; pasvPortMin: number; pasvPortMax: number}
   /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
   time: string
+  /** The highest epoch this node promised to a `promote` candidate (it refuses pushes from older epochs). */
+  promisedEpoch?: number
+  /** On a primary: the outcome of the last committed change (who holds it). */
+  lastCommit?: CommitReport | null
+  /**
+   * Problems the node knows about itself and how to fix them: a hand-edited current.json it refuses to serve,
+   * a primary it cannot confirm, a secondary its primary does not list.
+   */
+  problems?: NodeProblem[]
   /** The file-service worker processes (absent when sessions run in the supervisor). */
   workers?: WorkerStatus[]
+}
+
+export interface NodeProblem {
+  kind: 'hand-edited' | 'unconfirmed-primary' | 'not-listed' | 'fenced'
+  message: string
+  hint: string
+}
+
+/**
+ * What "acknowledged" meant for one change: the policy in effect, the members that hold it durably and the
+ * ones that did not confirm (the CLI warns about them under the `primary` policy).
+ */
+export interface CommitReport {
+  revision: number
+  epoch: number
+  policy: 'majority' | 'primary'
+  members: number
+  /** Members (HOST:PORT) that hold the change durably, the primary first. */
+  confirmed: string[]
+  /** Secondaries (HOST:PORT) that did not confirm it (yet). */
+  missing: string[]
 }
 
 /** One file-service worker process of a node. */
@@ -193,6 +225,15 @@ export interface PromoteResult {
   epoch: number
   revision: number
   primary: string
+  /** Members that accepted the new epoch (a majority unless forced). */
+  acceptedBy: string[]
+  /** True with `--force`: taken without a majority. */
+  forced: boolean
+}
+
+/** `promote`: `force` takes the epoch without a majority (when a majority of members is lost for good). */
+export interface PromoteRequest {
+  force?: boolean
 }
 
 export interface HostPortRequest {
@@ -226,7 +267,7 @@ export interface RollbackRequest {
 
 /** A probe check, as `cluster diagnose --json` shows it. */
 export interface DiagnoseCheck {
-  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv'
+  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv' | 'cluster'
   ok: boolean
   detail: string
   hint?: string

@@ -6,7 +6,7 @@ import type {ClusterConfig} from '../../src/config/schema.js'
 
 function config(over: Partial<ClusterConfig>): ClusterConfig {
   return {
-    clusterId: 'abcd1234', epoch: 1, revision: 3, primary: null, servers: [], sync: {enabled: true, intervalSeconds: 60},
+    clusterId: 'abcd1234', epoch: 1, revision: 3, primary: null, servers: [], sync: {enabled: true, intervalSeconds: 60, commit: 'auto'},
     users: [], lastChange: {by: 'admin', from: '127.0.0.1', at: '2026-01-01T00:00:00.000Z', summary: 'configuration written'},
     ...over,
   } as unknown as ClusterConfig
@@ -18,11 +18,11 @@ describe('config-history', () => {
   })
 
   it('rollbackDocument restores the content and keeps membership and bookkeeping', () => {
-    const target = config({revision: 3, sync: {enabled: false, intervalSeconds: 5}, servers: []})
+    const target = config({revision: 3, sync: {enabled: false, intervalSeconds: 5, commit: 'auto'}, servers: []})
     const server = {nodeId: 'n2', host: '10.0.0.2'} as unknown as ClusterConfig['servers'][number]
     const current = config({revision: 9, epoch: 2, servers: [server], lastChange: {by: 'ops', from: 'x', at: 'later', summary: 's'}})
     const {doc, kept} = rollbackDocument(target, current)
-    assert.deepEqual(doc.sync, {enabled: false, intervalSeconds: 5})
+    assert.deepEqual(doc.sync, {enabled: false, intervalSeconds: 5, commit: 'auto'})
     assert.deepEqual(doc.servers, [server])
     assert.equal(doc.epoch, 2)
     assert.equal(doc.revision, 9)

@@ -27,6 +27,7 @@ export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusC
       const exit = w.lastExit ? p.dim(`  restarted ${w.restarts}× (last: ${w.lastExit.reason} at ${w.lastExit.at})`) : ''
       this.say(`  worker ${String(w.id).padEnd(10)} ${p.state(w.state)}  pid ${w.pid ?? '-'}  ${w.sessions} sessions  cpu ${w.cpuSeconds} s  rss ${Math.round(w.rssBytes / 1048576)} MiB${exit}`)
     }
+    for (const problem of status.problems ?? []) this.say(`  ${p.bad('✖')} ${problem.message}\n    ${p.dim('→')} ${problem.hint}`)
     return status
   }
 }

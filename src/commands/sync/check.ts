@@ -5,7 +5,7 @@ import {PATHS, type ServersDocument} from '../../protocol/index.js'
 
 export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
   static override summary = 'For cron: exit 0 when every secondary is in sync, 3 otherwise'
-  static override description = 'Reads the primary\'s view of its secondaries. A secondary counts as in sync when its state is in-sync and, with --max-age, it was confirmed identical within that many seconds.'
+  static override description = 'Reads the primary\'s live view of its secondaries: its kept-open links run SSH keepalives, so a dead or cut-off secondary shows unreachable within about 3 s, and the periodic check compares each secondary\'s current.json on disk (its content hash) with the primary\'s. A secondary counts as in sync when its state is in-sync and, with --max-age, it was confirmed identical within that many seconds. Exit 3 also when the primary cannot confirm it is still the primary.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> || echo "cluster out of sync"',
     '<%= config.bin %> <%= command.id %> --max-age 180 --json',
@@ -19,6 +19,8 @@ export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
     const doc = await client.readJson<ServersDocument>(PATHS.servers)
     const maxAge = this.flags['max-age']
     const problems: string[] = []
+    const primary = doc.servers.find((x) => x.role === 'primary')
+    if (primary && primary.state !== 'in-sync') problems.push(`the primary ${primary.host}:${primary.port} is ${primary.state}${primary.error ? `: ${primary.error}` : ''}`)
     for (const s of doc.servers.filter((x) => x.role === 'secondary')) {
       const at = `${s.host}:${s.port}`
       if (s.state !== 'in-sync') problems.push(`${at} is ${s.state}${s.error ? `: ${s.error}` : ''}`)

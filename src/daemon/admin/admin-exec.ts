@@ -7,7 +7,7 @@ import type {Actor, NodeRuntime} from '../node-runtime.js'
 
 const MAX_STDIN = 1024 * 1024
 /** Commands that take no arguments answer at once, without waiting for stdin to close. */
-const NO_ARGS = new Set(['status', 'promote', 'demote'])
+const NO_ARGS = new Set(['status', 'demote'])
 
 export function runExec(channel: ServerChannel, commandLine: string, node: NodeRuntime, actor: Actor, log: Logger): void {
   const line = commandLine.trim()

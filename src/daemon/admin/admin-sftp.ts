@@ -104,14 +104,17 @@ export class AdminSftpTree {
     const n = this.node
     if (path === PATHS.status) return Buffer.from(JSON.stringify(n.status(), null, 2) + '\n')
     // The primary's cluster key reads secrets (a promoted secondary or a pull needs them); admins do not.
-    if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(n.config)))
+    // An admin reading a secondary sees a hand edit of its file (that `config diff` shows as drift); it is not served.
+    const onDisk = n.role() === 'secondary' && n.store.handEdit?.config ? n.store.handEdit.config : n.config
+    if (path === PATHS.config) return Buffer.from(serializeConfig(this.actor.kind === 'cluster' ? n.config : redactSecrets(onDisk)))
     if (path === PATHS.configWithSecrets) return Buffer.from(serializeConfig(n.config))
     if (path === PATHS.servers) return Buffer.from(JSON.stringify(n.serversDocument(), null, 2) + '\n')
     return null
   }
 
   private entry(path: string): Entry | null {
-    if (path === '/' || path === '/config' || path === PATHS.historyDir) return {name: path.split('/').pop() || '/', dir: true, size: 0}
+    if (path === '/' || path === '/config' || path === PATHS.historyDir || path === PATHS.divergedDir) return {name: path.split('/').pop() || '/', dir: true, size: 0}
+    if (path.startsWith(PATHS.divergedDir + '/') && /^\d+-\d+\.json$/.test(path.slice(PATHS.divergedDir.length + 1))) return {name: path.split('/').pop()!, dir: false, size: 0}
     const doc = this.document(path)
     if (doc) return {name: path.split('/').pop()!, dir: false, size: doc.length}
     if (path === PATHS.rejected) return {name: 'rejected.json', dir: false, size: 0} // sized by stat()
@@ -191,7 +194,11 @@ export class AdminSftpTree {
       return void this.sftp.handle(id, h)
     }
     void (async () => {
-      const data = this.document(path) ?? (path === PATHS.rejected ? await this.rejectedDocument() : await this.historyDocument(path))
+      let data = this.document(path) ?? (path === PATHS.rejected ? await this.rejectedDocument() : await this.historyDocument(path))
+      if (!data && path.startsWith(PATHS.divergedDir + '/')) {
+        const m = /^(\d+)-(\d+)\.json$/.exec(path.slice(PATHS.divergedDir.length + 1))
+        if (m) data = await this.node.store.divergedEntry(Number(m[1]), Number(m[2])).then((c) => Buffer.from(serializeConfig(redactSecrets(c))), () => null)
+      }
       if (!data) return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${path}`)
       const h = this.addHandle({kind: 'read', data})
       if (!h) return this.sftp.status(id, STATUS_CODE.FAILURE, 'too many open handles')
@@ -249,12 +256,15 @@ export class AdminSftpTree {
           {name: 'current.json', dir: false, size: this.document(PATHS.config)!.length},
           {name: 'rejected.json', dir: false, size: (await this.rejectedDocument()).length},
           {name: 'history', dir: true, size: 0},
+          {name: 'diverged', dir: true, size: 0},
         ]
       } else if (path === PATHS.historyDir) {
         const revisions = await this.node.store.history()
         const docs = await Promise.all(revisions.map((r) => this.historyDocument(`${PATHS.historyDir}/${r}.json`)))
         // a revision pruned between the directory read and its own read is left out
         entries = revisions.flatMap((r, i) => (docs[i] ? [{name: `${r}.json`, dir: false, size: docs[i]!.length}] : []))
+      } else if (path === PATHS.divergedDir) {
+        entries = (await this.node.store.diverged()).map((d) => ({name: `${d.epoch}-${d.revision}.json`, dir: false, size: 0}))
       } else {
         return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such directory: ${path}`)
       }
