@@ -3,6 +3,8 @@ import {FtpService} from './ftp/ftp-service.js'
 import type {NodeRuntime} from './node-runtime.js'
 import type {Service, ServiceContext} from './service.js'
 import {SftpService} from './sftp/sftp-service.js'
+import {ensureSigningKeys, registerWebExec, sessionRevoker} from './web/web-cluster.js'
+import {WebService} from './web/web-service.js'
 
 export function serviceContext(runtime: NodeRuntime): ServiceContext {
   return {
@@ -17,5 +19,8 @@ export function serviceContext(runtime: NodeRuntime): ServiceContext {
 
 export async function registerServices(runtime: NodeRuntime): Promise<Service[]> {
   const ctx = serviceContext(runtime)
-  return [new SftpService(ctx), new FtpService(ctx)]
+  const web = new WebService(ctx, {revokeSessions: sessionRevoker(runtime)})
+  registerWebExec(runtime, web)
+  ensureSigningKeys(runtime)
+  return [new SftpService(ctx), new FtpService(ctx), web]
 }
