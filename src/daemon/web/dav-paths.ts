@@ -8,7 +8,9 @@ export class DavPathError extends Error {}
 
 /** The virtual path ("/" = home) of a request path under /dav, or throws DavPathError. */
 export function davPathOf(urlPath: string): string {
-  const q = urlPath.search(/[?#]/)
+  // a fragment is never part of a request (RFC 9112): a raw "#" is refused, not cut off (it could name another resource)
+  if (urlPath.includes('#')) throw new DavPathError('"#" in a request URL (encode it as %23)')
+  const q = urlPath.indexOf('?')
   const p = q < 0 ? urlPath : urlPath.slice(0, q)
   if (p !== DAV_PREFIX && !p.startsWith(DAV_PREFIX + '/')) throw new DavPathError('not under /dav')
   const segs: string[] = []
