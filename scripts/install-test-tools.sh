@@ -8,7 +8,12 @@ command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v lftp >/dev/null 2>&1 || missing="$missing lftp"
 command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 [ -x /usr/sbin/vsftpd ] || missing="$missing vsftpd"
-[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd"; exit 0; }
+command -v litmus >/dev/null 2>&1 || missing="$missing litmus"
+command -v cadaver >/dev/null 2>&1 || missing="$missing cadaver"
+command -v rclone >/dev/null 2>&1 || missing="$missing rclone"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/sbin/nginx ] || missing="$missing nginx"
+[ -z "$missing" ] && { echo "test tools present: sftp ssh curl lftp haproxy vsftpd litmus cadaver rclone chromium nginx"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "NOTICE: cannot install$missing here (no apt-get); their tests will be skipped" >&2; exit 0
 fi
