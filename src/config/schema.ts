@@ -575,12 +575,13 @@ export function validateConfig(input: unknown): ClusterConfig {
     sftpHostKey: str(si.sftpHostKey, 'serviceIdentity.sftpHostKey'),
     tlsCert: str(si.tlsCert, 'serviceIdentity.tlsCert'),
     tlsKey: str(si.tlsKey, 'serviceIdentity.tlsKey'),
-    webSigningKeys: webSigningKeys(si.webSigningKeys, 'serviceIdentity.webSigningKeys'),
+    webSigningKeys: {currentKeyId: '', keys: []} as WebSigningKeys,
   }
   if (serviceIdentity.sftpHostKey === REDACTED || serviceIdentity.tlsKey === REDACTED) {
     fail('serviceIdentity', 'holds "<redacted>": read the configuration with secrets (cluster config show --show-secrets) before writing it back')
   }
   if (!serviceIdentity.tlsCert.includes('BEGIN CERTIFICATE')) fail('serviceIdentity.tlsCert', 'expected a PEM certificate')
+  serviceIdentity.webSigningKeys = webSigningKeys(si.webSigningKeys, 'serviceIdentity.webSigningKeys')
 
   const d = obj(c.defender, 'defender')
   keys(d, 'defender', ['threshold', 'failedLoginScore', 'windowSeconds', 'banSeconds', 'banGrowth', 'failDelayMs'])

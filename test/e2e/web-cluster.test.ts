@@ -9,11 +9,10 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {runCli} from '../helpers/cli.js'
-import {killAll, run} from '../helpers/ftp-fixture.js'
 import {pollUntil, tempDir} from '../helpers/node-process.js'
 import {ROOT} from '../helpers/paths.js'
 import {needs} from '../helpers/tools.js'
-import {HTTP_PORT, HTTPS_PORT, startWebCluster, WEB_PASSWORD, WEB_USER, type WebCluster} from '../helpers/web-fixture.js'
+import {HTTP_PORT, HTTPS_PORT, runQuiet, startWebCluster, WEB_PASSWORD, WEB_USER, type WebCluster} from '../helpers/web-fixture.js'
 
 const LB = '127.0.81.1'
 const NODES = ['127.0.81.2', '127.0.81.3', '127.0.81.4']
@@ -92,7 +91,6 @@ describe('web site of a 3-node cluster behind HAProxy without stickiness (e2e)',
   })
 
   after(async () => {
-    killAll()
     if (haproxy?.pid && haproxy.exitCode === null && haproxy.signalCode === null) {
       const exited = new Promise((r) => haproxy!.once('exit', r))
       process.kill(haproxy.pid, 'SIGTERM')
@@ -287,7 +285,7 @@ describe('web site of a 3-node cluster behind HAProxy without stickiness (e2e)',
     assert.equal(add.code, 0, add.stderr)
     for (const ip of NODES) {
       await pollUntil(async () => {
-        const r = await run('curl', ['-sS', '-k', '-u', 'bob:bob-first-password', '-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', '-w', '%{http_code}', `https://${ip}:${HTTPS_PORT}/dav/`])
+        const r = await runQuiet('curl', ['-sS', '-k', '-u', 'bob:bob-first-password', '-X', 'PROPFIND', '-H', 'Depth: 0', '-o', '/dev/null', '-w', '%{http_code}', `https://${ip}:${HTTPS_PORT}/dav/`])
         return r.stdout === '207'
       }, `bob over HTTPS on ${ip}`, 10_000, 100)
     }

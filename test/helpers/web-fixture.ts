@@ -1,6 +1,7 @@
 // Nodes with the web site for tests: real `cluster node` processes sharing one storage directory,
 // registered as one cluster, with file users and web settings written on the primary (the way
 // `cluster config set` will: read the configuration, change it, write it back with baseRevision).
+import {spawn, type ChildProcess} from 'node:child_process'
 import path from 'node:path'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
@@ -70,4 +71,27 @@ export async function startWebCluster(root: string, hosts: string[], mutate?: (c
     mutate?.(c)
   }, 'web test settings')
   return {nodes, hosts, storage, env, stop: async () => void (await Promise.all(nodes.map((n) => n.stop())))}
+}
+
+const clients = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of clients) c.kill('SIGKILL')
+})
+
+/** Runs a client with no standard input (one that exits early cannot EPIPE the test) and a hard deadline. */
+export function runQuiet(cmd: string, args: string[], timeoutMs = 60_000, env?: Record<string, string>): Promise<{code: number | null; stdout: string; stderr: string}> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], env: env ? {...process.env, ...env} : process.env})
+    clients.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      clients.delete(child)
+      resolve({code, stdout, stderr})
+    })
+  })
 }

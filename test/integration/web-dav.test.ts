@@ -7,10 +7,10 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
-import {killAll, run, sha256File} from '../helpers/ftp-fixture.js'
+import {killAll, sha256File} from '../helpers/ftp-fixture.js'
 import {tempDir} from '../helpers/node-process.js'
 import {needs} from '../helpers/tools.js'
-import {changeConfig, HTTP_PORT, HTTPS_PORT, startWebCluster, WEB_PASSWORD, WEB_USER, type WebCluster} from '../helpers/web-fixture.js'
+import {changeConfig, runQuiet, HTTP_PORT, HTTPS_PORT, startWebCluster, WEB_PASSWORD, WEB_USER, type WebCluster} from '../helpers/web-fixture.js'
 
 const HOST = '127.0.80.2'
 const BASE = `http://${HOST}:${HTTP_PORT}/dav`
@@ -18,8 +18,8 @@ const SECURE = `https://${HOST}:${HTTPS_PORT}/dav`
 const READER = 'reader'
 const READER_PASSWORD = 'reader-only-password'
 
-function curl(args: string[], input?: string) {
-  return run('curl', ['-sS', '--max-time', '30', ...args], 40_000, input)
+function curl(args: string[]) {
+  return runQuiet('curl', ['-sS', '--max-time', '30', ...args], 40_000)
 }
 
 describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
@@ -109,7 +109,7 @@ describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
   })
 
   it('litmus basic, copymove, props, locks and http: every test passes', {skip: needs('litmus')}, async () => {
-    const r = await run('litmus', [`${BASE}/`, WEB_USER, WEB_PASSWORD], 240_000)
+    const r = await runQuiet('litmus', [`${BASE}/`, WEB_USER, WEB_PASSWORD], 240_000)
     const out = r.stdout + r.stderr
     const summaries = [...out.matchAll(/summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed/g)]
     assert.deepEqual(summaries.map((m) => m[1]), ['basic', 'copymove', 'props', 'locks', 'http'], out)
@@ -149,7 +149,7 @@ describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
       mkdirSync(d, {recursive: true})
       writeFileSync(path.join(d, `f${i}.bin`), Buffer.alloc(100 + i * 37, i % 251))
     }
-    const obscured = (await run('rclone', ['obscure', WEB_PASSWORD])).stdout.trim()
+    const obscured = (await runQuiet('rclone', ['obscure', WEB_PASSWORD])).stdout.trim()
     const env = {RCLONE_CONFIG_W_TYPE: 'webdav', RCLONE_CONFIG_W_URL: `${BASE}/`, RCLONE_CONFIG_W_VENDOR: 'other', RCLONE_CONFIG_W_USER: WEB_USER, RCLONE_CONFIG_W_PASS: obscured}
     const rclone = (args: string[]) => new Promise<{code: number | null; out: string}>((resolve) => {
       import('node:child_process').then(({spawn}) => {
