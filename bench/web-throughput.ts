@@ -47,12 +47,15 @@ function curl(args: string[]): Promise<number> {
 
 async function startNginx(work: string, cert: string, key: string): Promise<ChildProcess> {
   const root = path.join(work, 'nginx-root')
+  await fs.mkdir(root, {recursive: true})
   await fs.mkdir(path.join(work, 'nginx-tmp'), {recursive: true})
   await fs.writeFile(path.join(work, 'cert.pem'), cert)
   await fs.writeFile(path.join(work, 'key.pem'), key, {mode: 0o600})
   const conf = path.join(work, 'nginx.conf')
   const t = path.join(work, 'nginx-tmp')
-  await fs.writeFile(conf, `daemon off;
+  // as root, nginx's workers would switch to nobody and could not read or write the bench directory
+  const user = process.getuid?.() === 0 ? 'user root;\n' : ''
+  await fs.writeFile(conf, `${user}daemon off;
 worker_processes 1;
 pid ${work}/nginx.pid;
 error_log ${work}/nginx-error.log;
@@ -99,12 +102,7 @@ async function main(): Promise<void> {
   closeSync(fd)
 
   const cluster = await startWebCluster(work, [NODE])
-  const config = JSON.parse(readFileSync(path.join(cluster.nodes[0].dir, 'config', 'current.json'), 'utf8')) as ClusterConfig
-  const nginx = await startNginx(work, config.serviceIdentity.tlsCert, config.serviceIdentity.tlsKey)
-  const home = path.join(cluster.storage, WEB_USER)
-  await fs.mkdir(home, {recursive: true})
-  await fs.copyFile(source, path.join(home, 'file.bin'))
-  await fs.copyFile(source, path.join(work, 'nginx-root', 'file.bin'))
+  let nginx: ChildProcess | undefined
   const auth = ['-u', `${WEB_USER}:${WEB_PASSWORD}`]
   const targets = {
     'ours https': {base: `https://${NODE}:${HTTPS_PORT}/dav`, auth},
@@ -114,13 +112,19 @@ async function main(): Promise<void> {
   }
   const times: Record<string, number[]> = {}
   try {
+    const config = JSON.parse(readFileSync(path.join(cluster.nodes[0].dir, 'config', 'current.json'), 'utf8')) as ClusterConfig
+    nginx = await startNginx(work, config.serviceIdentity.tlsCert, config.serviceIdentity.tlsKey)
+    const home = path.join(cluster.storage, WEB_USER)
+    await fs.mkdir(home, {recursive: true})
+    await fs.copyFile(source, path.join(home, 'file.bin'))
+    await fs.copyFile(source, path.join(work, 'nginx-root', 'file.bin'))
     for (let r = 0; r < runs; r++) {
       // interleaved so drift of the shared machine hits both alike
       for (const [who, t] of Object.entries(targets)) (times[`${who} GET`] ??= []).push(await curl([...t.auth, '-o', '/dev/null', `${t.base}/file.bin`]))
       for (const [who, t] of Object.entries(targets)) (times[`${who} PUT`] ??= []).push(await curl([...t.auth, '-T', source, `${t.base}/up${r}.bin`]))
     }
   } finally {
-    nginx.kill()
+    nginx?.kill()
     await cluster.stop()
     await fs.rm(work, {recursive: true, force: true})
   }
