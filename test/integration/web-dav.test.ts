@@ -8,6 +8,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
 import {killAll, sha256File} from '../helpers/ftp-fixture.js'
+import {runCli} from '../helpers/cli.js'
 import {tempDir} from '../helpers/node-process.js'
 import {needs} from '../helpers/tools.js'
 import {changeConfig, runQuiet, HTTP_PORT, HTTPS_PORT, startWebCluster, WEB_PASSWORD, WEB_USER, type WebCluster} from '../helpers/web-fixture.js'
@@ -179,5 +180,36 @@ describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
     for (const rel of ['d1/e1/f1.bin', 'd5/e2/f299.bin']) {
       assert.equal(await sha256File(path.join(home, 'rtree', rel)), await sha256File(path.join(src, rel)), rel)
     }
+  })
+
+  it('failed web logins feed the node\'s defender: the address is banned, another address still gets in', async () => {
+    await changeConfig(HOST, [HOST], (c) => {
+      c.defender.threshold = 3
+    }, 'low defender threshold')
+    const attacker = '127.0.80.9'
+    for (let i = 0; i < 3; i++) {
+      const r = await curl(['--interface', attacker, '-u', `${WEB_USER}:wrong-${i}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/`])
+      assert.equal(r.stdout, '401')
+    }
+    const banned = await curl(['--interface', attacker, '-u', `${WEB_USER}:${WEB_PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/curl.txt`])
+    assert.notEqual(banned.stdout, '200', 'the banned address is refused even with the right password')
+    const other = await curl(['-u', `${WEB_USER}:${WEB_PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/curl.txt`])
+    assert.equal(other.stdout, '200')
+    assert.match(cluster.nodes[0].log, /\[web\] web login failed address=127\.0\.80\.9/)
+  })
+
+  it('a draining node refuses new web connections and /healthz reports web draining; --undo brings it back', async () => {
+    const health = async () => JSON.parse((await curl([`http://${HOST}:14980/healthz`])).stdout) as {status: string; services: Record<string, string>}
+    assert.equal((await health()).services.web, 'up')
+    const d = await runCli(['node', 'drain', HOST, '--json'], {env: cluster.env})
+    assert.equal(d.code, 0, d.stderr)
+    const h = await health()
+    assert.equal(h.services.web, 'draining')
+    const refused = await curl(['-u', `${WEB_USER}:${WEB_PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/curl.txt`])
+    assert.notEqual(refused.code, 0, 'a new connection to a draining node is refused')
+    const u = await runCli(['node', 'drain', HOST, '--undo', '--json'], {env: cluster.env})
+    assert.equal(u.code, 0, u.stderr)
+    const back = await curl(['-u', `${WEB_USER}:${WEB_PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/curl.txt`])
+    assert.equal(back.stdout, '200')
   })
 })

@@ -269,13 +269,17 @@ export class WebService implements Service {
       if (challenge) res.setHeader('www-authenticate', 'Basic realm="ftpcluster", charset="UTF-8"')
       throw new HttpError(result?.ok === false ? result.status : 401, result?.ok === false ? result.reason : 'log in: Basic credentials or a session')
     }
-    if (result.via === 'basic' && !secure && !this.ctx.store.current.sites.web.trustedProxies.length) {
-      // plain HTTP without a TLS-terminating balancer in front would send passwords in clear; allowed only for loopback tests
-      if (!/^(127\.|::1$|::ffff:127\.)/.test(address)) throw new HttpError(403, 'Basic authentication needs HTTPS (port ' + this.ctx.store.current.sites.web.httpsPort + ')')
-    }
+    if (result.via === 'basic') this.requireSafeTransport(secure, address)
     admission?.authenticated()
     if (result.claims && result.via === 'cookie') this.auth.setCookie(res, result.claims, secure)
     return result
+  }
+
+  /** Passwords travel only over TLS: plain HTTP is for a TLS-terminating balancer (trustedProxies) or loopback. */
+  private requireSafeTransport(secure: boolean, address: string): void {
+    const web = this.ctx.store.current.sites.web
+    if (secure || web.trustedProxies.length > 0 || /^(127\.|::1$|::ffff:127\.)/.test(address)) return
+    throw new HttpError(403, `passwords are accepted only over HTTPS (port ${web.httpsPort}), or on plain HTTP behind a load balancer listed in sites.web.trustedProxies`)
   }
 
   private async failedLogin(address: string, reason: string): Promise<void> {
@@ -330,6 +334,10 @@ export class WebService implements Service {
       if (method !== 'POST') throw new HttpError(405, 'POST a JSON {"user", "password"}')
       // a login form posted from another site is refused (the body must be JSON, which a form cannot send)
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) throw new HttpError(415, 'send application/json')
+      this.requireSafeTransport(secure, address)
+      if (this.ctx.store.current.serviceIdentity.webSigningKeys.keys.length === 0) {
+        throw new HttpError(503, 'the cluster has no session signing key yet: the primary creates one when its web site starts (upgrade the primary)')
+      }
       const body = await this.readJson(req)
       const name = typeof body.user === 'string' ? body.user : ''
       const password = typeof body.password === 'string' ? body.password : ''
