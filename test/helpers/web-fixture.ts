@@ -79,9 +79,9 @@ process.once('exit', () => {
 })
 
 /** Runs a client with no standard input (one that exits early cannot EPIPE the test) and a hard deadline. */
-export function runQuiet(cmd: string, args: string[], timeoutMs = 60_000, env?: Record<string, string>): Promise<{code: number | null; stdout: string; stderr: string}> {
+export function runQuiet(cmd: string, args: string[], timeoutMs = 60_000, env?: Record<string, string>, cwd?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], env: env ? {...process.env, ...env} : process.env})
+    const child = spawn(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], env: env ? {...process.env, ...env} : process.env, cwd})
     clients.add(child)
     let stdout = ''
     let stderr = ''

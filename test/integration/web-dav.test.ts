@@ -110,7 +110,7 @@ describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
   })
 
   it('litmus basic, copymove, props, locks and http: every test passes', {skip: needs('litmus')}, async () => {
-    const r = await runQuiet('litmus', [`${BASE}/`, WEB_USER, WEB_PASSWORD], 240_000)
+    const r = await runQuiet('litmus', [`${BASE}/`, WEB_USER, WEB_PASSWORD], 240_000, undefined, root) // litmus writes debug.log in its cwd
     const out = r.stdout + r.stderr
     const summaries = [...out.matchAll(/summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed/g)]
     assert.deepEqual(summaries.map((m) => m[1]), ['basic', 'copymove', 'props', 'locks', 'http'], out)

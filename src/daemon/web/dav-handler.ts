@@ -13,7 +13,7 @@ import {covering, DEFAULT_LOCK_SECONDS, LockConflict, LockTable, MAX_LOCK_SECOND
 import {davPathOf, DavPathError, destinationPath, hrefOf} from './dav-paths.js'
 import {child, DAV, elements, escapeXml, parseXml, serializeElement, XmlError, type XmlElement} from './dav-xml.js'
 import {contentType} from './mime.js'
-import {SharedState} from './shared-state.js'
+import {SharedState, STATE_DIR} from './shared-state.js'
 
 /** A client error with its HTTP status (and optional DAV precondition element). */
 export class HttpError extends Error {
@@ -238,7 +238,7 @@ export class DavHandler {
   }
 
   private async listing(r: DavRequest, v: string, head: boolean): Promise<void> {
-    const entries = await r.session.list(v)
+    const entries = (await r.session.list(v)).filter((e) => !(v === '/' && e.name === STATE_DIR))
     entries.sort((a, b) => a.name.localeCompare(b.name))
     const rows = entries.map((e) => `<li><a href="${escapeXml(hrefOf(path.posix.join(v, e.name), e.isDirectory))}">${escapeXml(e.name)}${e.isDirectory ? '/' : ''}</a></li>`)
     const body = `<!doctype html><meta charset="utf-8"><title>${escapeXml(v)}</title><h1>${escapeXml(v)}</h1><ul>${rows.join('')}</ul>\n`
@@ -383,7 +383,7 @@ export class DavHandler {
     }
     const st = await r.session.stat(v)
     const targets: {v: string; st: FileStat}[] = [{v, st}]
-    if (depth === '1' && st.isDirectory) for (const e of await r.session.list(v)) targets.push({v: path.posix.join(v, e.name), st: e})
+    if (depth === '1' && st.isDirectory) for (const e of await r.session.list(v)) if (!(v === '/' && e.name === STATE_DIR)) targets.push({v: path.posix.join(v, e.name), st: e})
     const locks = await this.locks.all()
     const parts: string[] = []
     for (const t of targets) parts.push(await this.propResponse(r, t.v, t.st, mode, wanted, locks))

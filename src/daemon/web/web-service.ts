@@ -18,6 +18,7 @@ import {FileError} from '../session/types.js'
 import {DavHandler, HttpError, statusOfFileError} from './dav-handler.js'
 import {DAV_PREFIX} from './dav-paths.js'
 import {ForwardedFor} from './forwarded-for.js'
+import {STATE_DIR} from './shared-state.js'
 import {WebAuth, type AuthResult} from './web-auth.js'
 import {loadStaticFiles, type StaticFile} from './web-static.js'
 
@@ -374,7 +375,8 @@ export class WebService implements Service {
       if (p.includes('\0')) throw new HttpError(400, 'path not allowed')
       const session = await this.sessionFor(auth.user)
       const v = session.resolve(p)
-      const entries = await session.list(v)
+      if (v.split('/')[1] === STATE_DIR) throw new HttpError(403, 'reserved name')
+      const entries = (await session.list(v)).filter((e) => !(v === '/' && e.name === STATE_DIR))
       entries.sort((a, b) => Number(b.isDirectory) - Number(a.isDirectory) || a.name.localeCompare(b.name))
       return this.json(res, 200, {path: v, entries: entries.map((e) => ({name: e.name, directory: e.isDirectory, size: e.size, modified: e.mtime.toISOString()}))})
     }
