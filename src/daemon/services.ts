@@ -17,10 +17,15 @@ export function serviceContext(runtime: NodeRuntime): ServiceContext {
   }
 }
 
-export async function registerServices(runtime: NodeRuntime): Promise<Service[]> {
-  const ctx = serviceContext(runtime)
-  const web = new WebService(ctx, {revokeSessions: sessionRevoker(runtime)})
+/** The web site (HTTPS, WebDAV, browser client) with its exec actions; it runs in this process (the supervisor with workers). */
+export function webService(runtime: NodeRuntime): WebService {
+  const web = new WebService(serviceContext(runtime), {revokeSessions: sessionRevoker(runtime)})
   registerWebExec(runtime, web)
   ensureSigningKeys(runtime)
-  return [new SftpService(ctx), new FtpService(ctx), web]
+  return web
+}
+
+export async function registerServices(runtime: NodeRuntime): Promise<Service[]> {
+  const ctx = serviceContext(runtime)
+  return [new SftpService(ctx), new FtpService(ctx), webService(runtime)]
 }
