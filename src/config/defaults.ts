@@ -28,6 +28,14 @@ export const DEFAULT_LIMITS: LimitSettings = {
 /** Off: a node answers clients directly until an operator puts it behind a load balancer that sends PROXY headers. */
 export const DEFAULT_PROXY_PROTOCOL = {enabled: false, trustedProxies: [] as string[]}
 
+/** HTTPS on 8443 on every node; plain HTTP off until an operator sets `sites.web.httpPort`. */
+export const DEFAULT_WEB_HTTPS_PORT = 8443
+
+/** A new random session-signing key (HMAC-SHA256, 32 bytes). */
+export function newWebSigningKey(now = new Date()): {id: string; secret: string; createdAt: string} {
+  return {id: randomBytes(6).toString('base64url'), secret: randomBytes(32).toString('base64'), createdAt: now.toISOString()}
+}
+
 export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60, commit: 'auto' as const}
 export const DEFAULT_PASV_RANGE = {min: 50000, max: 50099}
 export const DEFAULT_USER_PERMISSIONS = [...ALL_PERMISSIONS]
@@ -40,10 +48,16 @@ export interface DefaultConfigInput {
   sftpPort?: number
   ftpPort?: number
   ftpsPort?: number
+  webHttpsPort?: number
   sftpHostKey: string
   tlsCert: string
   tlsKey: string
   by: string
+}
+
+function webKeySet(): {currentKeyId: string; keys: {id: string; secret: string; createdAt: string}[]} {
+  const key = newWebSigningKey()
+  return {currentKeyId: key.id, keys: [key]}
 }
 
 export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
@@ -71,10 +85,18 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
         ipFilter: DEFAULT_FILES_FILTER.map((r) => ({...r})),
         proxyProtocol: {...DEFAULT_PROXY_PROTOCOL, trustedProxies: [...DEFAULT_PROXY_PROTOCOL.trustedProxies]},
       },
+      web: {
+        enabled: true,
+        httpsPort: input.webHttpsPort ?? DEFAULT_WEB_HTTPS_PORT,
+        httpPort: null,
+        proxyProtocol: {...DEFAULT_PROXY_PROTOCOL, trustedProxies: []},
+        trustedProxies: [],
+        sessionEpochs: {},
+      },
     },
     users: [],
     adminUsers: [{name: input.adminUser, passwordHash: input.adminPasswordHash, publicKeys: input.adminPublicKeys ?? []}],
-    serviceIdentity: {sftpHostKey: input.sftpHostKey, tlsCert: input.tlsCert, tlsKey: input.tlsKey},
+    serviceIdentity: {sftpHostKey: input.sftpHostKey, tlsCert: input.tlsCert, tlsKey: input.tlsKey, webSigningKeys: webKeySet()},
     defender: {...DEFAULT_DEFENDER},
     limits: {...DEFAULT_LIMITS},
     stripe: defaultStripeSettings(),

@@ -19,7 +19,7 @@ import {HealthService} from './health/health-service.js'
 import {createLogger} from './log.js'
 import {NodeRuntime, type NodeIdentity} from './node-runtime.js'
 import type {Service} from './service.js'
-import {registerServices, serviceContext} from './services.js'
+import {registerServices, serviceContext, webService} from './services.js'
 import {FrontDoor} from './workers/front-door.js'
 import {WorkerPool} from './workers/worker-pool.js'
 
@@ -75,7 +75,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
 
   // With workers the supervisor keeps the listeners and the gate; the sessions run in the workers.
   const fileServices: Service[] = pool
-    ? [new FrontDoor('sftp', serviceContext(runtime), pool), new FrontDoor('ftp', serviceContext(runtime), pool)]
+    ? [new FrontDoor('sftp', serviceContext(runtime), pool), new FrontDoor('ftp', serviceContext(runtime), pool), webService(runtime)]
     : await registerServices(runtime)
   if (pool) {
     await pool.start()

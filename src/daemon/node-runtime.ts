@@ -20,6 +20,18 @@ import type {Logger} from './log.js'
 
 export const VERSION = '0.1.0'
 
+/** Web signing keys read without secrets and written back keep their secrets (matched by key id). */
+function restoreRedactedWebKeys(doc: unknown, current: {id: string; secret: string}[]): void {
+  const list = (doc as {keys?: unknown} | undefined)?.keys
+  if (!Array.isArray(list)) return
+  for (const k of list as {id?: unknown; secret?: unknown}[]) {
+    if (k && k.secret === REDACTED) {
+      const mine = current.find((c) => c.id === k.id)
+      if (mine) k.secret = mine.secret
+    }
+  }
+}
+
 /** Who is acting on the admin endpoint. */
 export interface Actor {
   user: string
@@ -224,6 +236,7 @@ export class NodeRuntime {
     if (si && typeof si === 'object') {
       if (si.sftpHostKey === REDACTED) si.sftpHostKey = current.serviceIdentity.sftpHostKey
       if (si.tlsKey === REDACTED) si.tlsKey = current.serviceIdentity.tlsKey
+      restoreRedactedWebKeys(si.webSigningKeys, current.serviceIdentity.webSigningKeys.keys)
     }
     // An optional one-line summary from the writer ("users add alice") for history and audit.
     const summary = typeof doc.changeSummary === 'string' && doc.changeSummary.trim() !== '' ? doc.changeSummary.trim().slice(0, 200) : 'configuration written'

@@ -255,6 +255,34 @@ export interface SyncResult {
 export interface DrainRequest {
   enable?: boolean
 }
+/** One node's web site as `web-node` / `cluster web status --json` report it. */
+export interface WebNodeStatus {
+  nodeId: string
+  host: string
+  role: Role
+  state: ServiceState
+  httpsPort: number | null
+  httpPort: number | null
+  /** Distinct sessions used on this node in the last 20 minutes. */
+  sessions: number
+  /** The signing key id this node signs new sessions with. */
+  keyId: string
+  error: string | null
+}
+
+/** `web-status` exec on the primary: every node's web site. */
+export interface WebStatusResult {
+  currentKeyId: string
+  nodes: WebNodeStatus[]
+}
+
+/** `web-rotate-keys` exec: the new current key and the keys still verifying. */
+export interface WebRotateResult {
+  currentKeyId: string
+  keyIds: string[]
+  revision: number
+}
+
 export interface DrainResult {
   nodeId: string
   draining: boolean
