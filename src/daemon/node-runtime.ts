@@ -64,7 +64,10 @@ export class NodeRuntime {
   readonly serviceStates = new Map<string, () => ServiceState>()
   /** Last time the primary confirmed this node identical (secondary) — set by the sync engine. */
   lastSynchronized: string | null = null
-  draining = false
+  private drainingNow = false
+  private readonly drainListeners: ((draining: boolean) => void)[] = []
+  /** Extra lines for /healthz (a worker restarted, …); the node stays healthy. */
+  healthNotes: () => string[] = () => []
   /** Filled in by the sync engine on the primary. */
   serversDocument: () => ServersDocument = () => ({revision: this.config.revision, epoch: this.config.epoch, servers: []})
 
@@ -76,6 +79,20 @@ export class NodeRuntime {
     readonly log: Logger,
     readonly identity: NodeIdentity,
   ) {}
+
+  get draining(): boolean {
+    return this.drainingNow
+  }
+
+  set draining(value: boolean) {
+    if (value === this.drainingNow) return
+    this.drainingNow = value
+    for (const l of this.drainListeners) l(value)
+  }
+
+  onDrainingChange(listener: (draining: boolean) => void): void {
+    this.drainListeners.push(listener)
+  }
 
   get config(): ClusterConfig {
     return this.store.current
@@ -147,9 +164,11 @@ export class NodeRuntime {
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new OperationError('invalid', 'the configuration must be a JSON object')
     if (actor.kind === 'cluster') return this.applyPush(doc, actor)
     if (this.role() === 'secondary') throw this.notPrimaryError()
-    const base = doc.baseRevision
+    // A document read from current.json, edited and put back as it is (stock sftp get/put) carries the revision
+    // it was read at: that is its base. An explicit baseRevision wins.
+    const base = doc.baseRevision ?? doc.revision
     if (typeof base !== 'number' || !Number.isInteger(base)) {
-      throw new OperationError('invalid', 'baseRevision is missing: a write must say which revision it was based on', 'set "baseRevision" to the "revision" you read, then write again')
+      throw new OperationError('invalid', 'the document names no revision it is based on (neither "baseRevision" nor "revision")', 'write back the document you read from /config/current.json with its "revision", or set "baseRevision" to it')
     }
     const current = this.config
     for (const field of ['clusterId', 'epoch', 'primary'] as const) {
