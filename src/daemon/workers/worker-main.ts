@@ -7,6 +7,7 @@ import {Defender} from '../../net/defender.js'
 import type {Admission} from '../../net/connection-gate.js'
 import {FtpService} from '../ftp/ftp-service.js'
 import {createLogger, type Logger} from '../log.js'
+import {descriptors, openFileLimit, RESERVE} from '../session/descriptor-budget.js'
 import {SftpService} from '../sftp/sftp-service.js'
 import type {ServiceContext} from '../service.js'
 import type {FromWorker, ToWorker} from './ipc.js'
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
   const defender = new SharedDefender(init.config.defender)
   for (const b of init.bans) defender.mirrorBan(b.address, b.until)
   const ctx: ServiceContext = {dataDir: init.dataDir, settings: init.settings, store: source, defender, log, draining: () => draining}
+  // This process's own descriptor budget for the file services (issue 9), per user from the configuration.
+  const budget = (c: ClusterConfig) => descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), c.limits.descriptorsPerUser)
+  budget(init.config)
   const sftp = new SftpService(ctx, true)
   const ftp = new FtpService(ctx, {adopted: true})
   await sftp.start()
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
         const previous = source.current
         source.current = m.config
         defender.update(m.config.defender)
+        budget(m.config)
         Promise.allSettled([sftp.reload(m.config, previous), Promise.resolve(ftp.reload(m.config, previous))])
           .then((results) => {
             for (const r of results) if (r.status === 'rejected') log.error('reload failed', {error: (r.reason as Error).message})
