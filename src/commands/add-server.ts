@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {usageError} from '../cli/base-command.js'
+import {cancelled, usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
 import {confirm, promptInput, promptPassword} from '../cli/ui/prompt.js'
 import {renderTable} from '../cli/ui/table.js'
@@ -37,7 +37,7 @@ The secondary's admin IP filter must allow the primary's address; if it does not
     }
     const at = formatHostPort(target.host, target.port)
     if (!this.flags['dry-run'] && this.interactive && !(await confirm(`Overwrite the configuration of ${at} with the primary's (its own is backed up first)?`))) {
-      throw usageError('cancelled')
+      throw cancelled()
     }
     const client = await this.connect(this.primaryTarget())
     const result = await this.runAction<AddServerResult>(client, 'add-server', {

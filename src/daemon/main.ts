@@ -9,6 +9,7 @@ import {formatHostPort} from '../protocol/index.js'
 import {Membership} from '../cluster/membership.js'
 import {registerProbe} from '../cluster/probe.js'
 import {registerDrain} from '../cluster/drain.js'
+import {registerBans} from '../cluster/bans.js'
 import {SyncEngine} from '../cluster/sync-engine.js'
 import {AdminService} from './admin/admin-service.js'
 import {HealthService} from './health/health-service.js'
@@ -53,6 +54,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   new Membership(runtime, engine).register()
   registerProbe(runtime)
   registerDrain(runtime)
+  registerBans(runtime)
 
   const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...(await registerServices(runtime))]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())

@@ -5,7 +5,9 @@ import net from 'node:net'
 import ssh2, {type ClientChannel, type SFTPWrapper} from 'ssh2'
 import {
   EXEC_EXIT,
+  FILES_SFTP_IDENT,
   OperationError,
+  parseBanLine,
   fingerprintOf,
   formatHostPort,
   type ExecLine,
@@ -99,7 +101,15 @@ export class AdminClient {
     let fingerprint = ''
     let hostKeyError: OperationError | undefined
     let sawBanner = false
-    socket.once('data', () => (sawBanner = true))
+    // The first bytes: a ban line before the identification (RFC 4253 §4.2), or the identification itself.
+    let head = ''
+    const onHead = (d: Buffer) => {
+      sawBanner = true
+      head += d.toString('utf8')
+      if (head.includes('\n') || head.length > 4096) socket.off('data', onHead)
+    }
+    socket.on('data', onHead)
+    const ident = () => head.split(/\r?\n/).find((l) => l.startsWith('SSH-'))
     return new Promise((resolve, reject) => {
       const fail = (error: OperationError) => {
         client.end()
@@ -115,6 +125,8 @@ export class AdminClient {
         if (settled) return
         settled = true
         if (hostKeyError) return fail(hostKeyError)
+        const ban = parseBanLine(head)
+        if (ban) return fail(new OperationError('banned', ban.message, ban.hint))
         if (!sawBanner) {
           return fail(new OperationError(
             'filtered',
@@ -138,6 +150,11 @@ export class AdminClient {
         algorithms: {cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'] as never},
         hostVerifier: (key: Buffer) => {
           fingerprint = fingerprintOf(key, sha256)
+          if (ident() === FILES_SFTP_IDENT) {
+            // Stop before authenticating: a failed admin login on the files port would only feed its defender.
+            hostKeyError = new OperationError('refused', `${at} is the files site's SFTP service, not an admin endpoint`, `the admin endpoint listens on port 14983 by default: use ${formatHostPort(opts.host, 14983)}`)
+            return false
+          }
           try {
             opts.checkHostKey(fingerprint)
             return true

@@ -1,22 +1,22 @@
 import {Flags} from '@oclif/core'
-import {ClusterCommand} from '../../cli/cluster-command.js'
+import {ClusterCommand, followFlag} from '../../cli/cluster-command.js'
 import {renderTable} from '../../cli/ui/table.js'
-import {PATHS, type ServersDocument} from '../../protocol/index.js'
+import type {ServersDocument} from '../../protocol/index.js'
 
 export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
   static override summary = 'For cron: exit 0 when every secondary is in sync, 3 otherwise'
-  static override description = 'Reads the primary\'s view of its secondaries. A secondary counts as in sync when its state is in-sync and, with --max-age, it was confirmed identical within that many seconds.'
+  static override description = 'Reads the primary\'s view of its secondaries. A secondary counts as in sync when its state is in-sync and, with --max-age, it was confirmed identical within that many seconds. Pointed at a secondary, it says so and asks the primary (--no-follow: exit 1).'
   static override examples = [
     '<%= config.bin %> <%= command.id %> || echo "cluster out of sync"',
     '<%= config.bin %> <%= command.id %> --max-age 180 --json',
   ]
   static override flags = {
     'max-age': Flags.integer({description: 'seconds since a secondary was last confirmed identical', min: 1}),
+    follow: followFlag,
   }
 
   async run(): Promise<{inSync: boolean; problems: string[]; servers: ServersDocument['servers']}> {
-    const client = await this.connect(this.primaryTarget())
-    const doc = await client.readJson<ServersDocument>(PATHS.servers)
+    const {doc} = await this.readServers(this.flags.follow)
     const maxAge = this.flags['max-age']
     const problems: string[] = []
     for (const s of doc.servers.filter((x) => x.role === 'secondary')) {
