@@ -2,6 +2,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {EXIT, OperationError, exitCodeFor} from '../protocol/index.js'
 import {cliConfigDir} from './config-dir.js'
+import {redactHashes} from './redact.js'
 import {setQuiet} from './ui/progress.js'
 import {interactive} from './ui/prompt.js'
 import {painter} from './ui/style.js'
@@ -86,7 +87,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Writes the one document of --json / -o yaml on stdout (never colourised: scripts parse it). */
   protected override logJson(json: unknown): void {
+    if (!this.showSecrets) json = redactHashes(json)
     process.stdout.write(this.yaml ? this.yaml.stringify(json) : JSON.stringify(json, null, 2) + '\n')
+  }
+
+  /** --show-secrets, on the commands that have it: hashes are shown as they are. */
+  protected get showSecrets(): boolean {
+    return Boolean((this.flags as {'show-secrets'?: boolean} | undefined)?.['show-secrets'])
+  }
+
+  /** `value` as people may see it: hashes redacted unless --show-secrets. */
+  protected redact<V>(value: V): V {
+    return this.showSecrets ? value : redactHashes(value)
   }
 
   protected get quiet(): boolean {

@@ -2,7 +2,7 @@
 import {randomBytes} from 'node:crypto'
 import {DEFAULT_ADMIN_PORT, DEFAULT_FTP_PORT, DEFAULT_FTPS_PORT, DEFAULT_SFTP_PORT} from '../protocol/index.js'
 import {DEFAULT_ADMIN_FILTER, DEFAULT_FILES_FILTER} from '../net/ip-filter.js'
-import {ALL_PERMISSIONS, SCHEMA_VERSION, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
+import {ALL_PERMISSIONS, DEFAULT_PASSWORD_MIN_LENGTH, SCHEMA_VERSION, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
 
 /** SFTPGo-like defender: 15 points in 30 min bans for 30 min, +50 % on repeats, 1 s delay after a failure. */
 export const DEFAULT_DEFENDER: DefenderSettings = {
@@ -25,6 +25,9 @@ export const DEFAULT_LIMITS: LimitSettings = {
 
 /** Off: a node answers clients directly until an operator puts it behind a load balancer that sends PROXY headers. */
 export const DEFAULT_PROXY_PROTOCOL = {enabled: false, trustedProxies: [] as string[]}
+
+/** New admin and file-user passwords: at least 12 characters (NIST SP 800-63B asks for 8+; we hash with scrypt). */
+export const DEFAULT_PASSWORD_POLICY = {minLength: DEFAULT_PASSWORD_MIN_LENGTH}
 
 export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60}
 export const DEFAULT_PASV_RANGE = {min: 50000, max: 50099}
@@ -75,5 +78,6 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
     defender: {...DEFAULT_DEFENDER},
     limits: {...DEFAULT_LIMITS},
     lastChange: {by: input.by, from: 'local', at: new Date().toISOString(), summary: 'node init'},
+    passwordPolicy: {...DEFAULT_PASSWORD_POLICY},
   }
 }

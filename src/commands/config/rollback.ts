@@ -19,6 +19,7 @@ Nothing is written when the content is already the same. Asks for confirmation o
   static override args = {revision: Args.integer({required: true, description: 'revision to restore (see `cluster config history`)', min: 1})}
   static override flags = {
     force: Flags.boolean({description: 'apply even if it locks the primary or this machine out of the admin site', default: false}),
+    'show-secrets': Flags.boolean({description: 'show password hashes instead of `scrypt:…`', default: false}),
   }
 
   async run(): Promise<{rolledBack: boolean; from: number; revision: number; kept: string[]; changes: ConfigChange[]}> {
