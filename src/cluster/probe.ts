@@ -24,7 +24,7 @@ export function registerProbe(runtime: NodeRuntime): void {
     const registered = config.servers.find((s) => s.host === host && s.port === port)
       ?? (config.primary?.host === host && config.primary.port === port ? config.primary : undefined)
     // A candidate (not registered yet): check what add-server will do — its admin user and password.
-    const candidate = typeof args.username === 'string' && args.username !== '' && typeof args.password === 'string'
+    const candidate = !registered && typeof args.username === 'string' && args.username !== '' && typeof args.password === 'string'
     const at = `${host}:${port}`
     const checks = await runDiagnostics({
       host,

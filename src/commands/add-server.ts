@@ -36,8 +36,9 @@ The secondary's admin IP filter must allow the primary's address; if it does not
     const client = await this.connect(this.primaryTarget())
     // Re-running a provisioning script: a registered, in-sync server is left alone (no password, no revision).
     const registered = (await client.readJson<ServersDocument>(PATHS.servers)).servers.find((s) => s.host === target.host && s.port === target.port && s.role === 'secondary')
-    if (registered?.state === 'in-sync' && !this.flags['dry-run']) {
-      this.say(`${at} is already a registered secondary, in sync at revision ${registered.revision}: nothing to do`)
+    // "syncing": a push of a change made a moment ago is under way; the member is registered all the same.
+    if ((registered?.state === 'in-sync' || registered?.state === 'syncing') && !this.flags['dry-run']) {
+      this.say(`${at} is already a registered secondary (${registered.state}, revision ${registered.revision}): nothing to do`)
       return {dryRun: false, unchanged: true, server: {nodeId: registered.nodeId, host: target.host, port: target.port, fingerprint: '', addedAt: ''}, revision: registered.revision ?? 0}
     }
     let password = this.flags['secondary-password'] ?? process.env.CLUSTER_SECONDARY_PASSWORD

@@ -112,12 +112,12 @@ export function tcpFailure(code: string, host: string, port: number, timeoutMs: 
   }
 }
 
-export function bannerCheck(banner: string | null, timeoutMs: number, port: number): DiagnoseCheck {
+export function bannerCheck(banner: string | null, timeoutMs: number, port: number, host = 'HOST'): DiagnoseCheck {
   if (banner === null) {
     return fail('ssh-banner', `no SSH identification within ${seconds(timeoutMs)}`, `check that port ${port} is the node's admin port (default ${DEFAULT_ADMIN_PORT}) and that the node is not overloaded`)
   }
   if (banner === FILES_SFTP_IDENT) {
-    return fail('ssh-banner', `${banner}: port ${port} is the files site's SFTP service, not the admin endpoint`, `use the admin port: \`cluster diagnose HOST:${DEFAULT_ADMIN_PORT}\` (add-server, context and --primary take HOST:${DEFAULT_ADMIN_PORT} or just HOST)`)
+    return fail('ssh-banner', `${banner}: port ${port} is the files site's SFTP service, not the admin endpoint`, `use the admin port: \`cluster diagnose ${formatHostPort(host, DEFAULT_ADMIN_PORT)}\` (add-server, context and --primary take HOST:${DEFAULT_ADMIN_PORT} or just HOST)`)
   }
   if (/^SSH-(2\.0|1\.99)-/.test(banner)) return pass('ssh-banner', banner)
   return fail('ssh-banner', `answered "${banner.slice(0, 80)}", not an SSH identification`, `port ${port} is another service; the admin endpoint is SSH on port ${DEFAULT_ADMIN_PORT} by default (the health endpoint is HTTP on 14980)`)
@@ -365,7 +365,7 @@ export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[
     const filter = ipFilterCheck(h.sawData, h.error?.level !== 'client-timeout', local, formatHostPort(o.host, o.port), o.filterFix)
     checks.push(filter)
     if (!filter.ok) return stop('the node closed the connection')
-    const banner = bannerCheck(h.banner, o.timeoutMs, o.port)
+    const banner = bannerCheck(h.banner, o.timeoutMs, o.port, o.host)
     checks.push(banner)
     if (!banner.ok) return stop('no SSH banner')
 
