@@ -4,6 +4,7 @@ import {createHash} from 'node:crypto'
 import net from 'node:net'
 import ssh2, {type ClientChannel, type SFTPWrapper} from 'ssh2'
 import {
+  DEFAULT_ADMIN_PORT,
   EXEC_EXIT,
   FILES_SFTP_IDENT,
   OperationError,
@@ -134,6 +135,10 @@ export class AdminClient {
             `on the primary, allow it: \`cluster ipfilter add --allow ${localAddress}/32 --site admin\` (or wait for a ban to expire; the node's log names the reason)`,
           ))
         }
+        if (error.level === 'client-authentication' && ident() === FILES_SFTP_IDENT) {
+          // (Tests and tools use this client for file users too: only a refused login says "wrong port".)
+          return fail(new OperationError('refused', `${at} is the files site's SFTP service, not an admin endpoint`, `the admin endpoint listens on port ${DEFAULT_ADMIN_PORT} by default: use ${formatHostPort(opts.host, DEFAULT_ADMIN_PORT)}`))
+        }
         if (error.level === 'client-authentication') {
           return fail(new OperationError('auth', `authentication as "${opts.credentials.username}" on ${at} failed`, 'check the user and password (CLUSTER_USER, CLUSTER_PASSWORD or --password-stdin) or the key'))
         }
@@ -150,11 +155,6 @@ export class AdminClient {
         algorithms: {cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'] as never},
         hostVerifier: (key: Buffer) => {
           fingerprint = fingerprintOf(key, sha256)
-          if (ident() === FILES_SFTP_IDENT) {
-            // Stop before authenticating: a failed admin login on the files port would only feed its defender.
-            hostKeyError = new OperationError('refused', `${at} is the files site's SFTP service, not an admin endpoint`, `the admin endpoint listens on port 14983 by default: use ${formatHostPort(opts.host, 14983)}`)
-            return false
-          }
           try {
             opts.checkHostKey(fingerprint)
             return true

@@ -1,6 +1,10 @@
 // Tables for people (cli-table3 without borders, like kubectl), never in --json output. On a terminal they
 // fit its width: the widest columns shrink and their cells wrap inside the column (`-o wide`: never).
-import Table from 'cli-table3'
+import {createRequire} from 'node:module'
+import type TableType from 'cli-table3'
+
+/** Loaded on first use: commands that print no table (or print JSON) never pay for it. */
+const require = createRequire(import.meta.url)
 
 const mode = {wide: false}
 
@@ -32,6 +36,7 @@ export function renderTable(head: string[], rows: (string | number | null)[][], 
   const fit = !mode.wide && columns !== undefined && columns > 0
   // cli-table3's colWidths include padding (0 here); the floor keeps headers whole and short columns intact.
   const widths = fit ? fitWidths(natural, head.map((h, i) => Math.min(natural[i], Math.max(visible(h), 8))), columns - 1) : undefined
+  const Table = require('cli-table3') as typeof TableType
   const table = new Table({
     head,
     chars: {top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  '},

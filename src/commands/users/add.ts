@@ -36,6 +36,7 @@ Permissions: a comma-separated list of list, download, upload, overwrite, delete
       this.say(`User ${name} exists already: left as it is (--if-missing), revision ${current.revision}`)
       return {revision: current.revision, user: userSummary(existing), unchanged: true}
     }
+    if (existing) addUser(structuredClone(current), {name, passwordHash: null, publicKeys: ['-']}) // "already exists", before any prompt
     const passwordHash = await userPasswordHash({flag: f.password, interactive: this.interactive, required: publicKeys.length === 0, name, minLength: current.passwordPolicy?.minLength})
     let user: UserSummary | undefined
     const config = await editConfig(client, (c) => {
