@@ -19,6 +19,7 @@ const rules = {
   config: ['cli', 'commands', 'daemon'],
   net: ['cli', 'commands', 'daemon'],
   cluster: ['cli', 'commands'],
+  stripe: ['cli', 'commands'], // the striped cluster's room: may use the daemon's FTP pieces, never the CLI
 }
 const problems = []
 for (const file of files) {

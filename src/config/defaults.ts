@@ -2,7 +2,7 @@
 import {randomBytes} from 'node:crypto'
 import {DEFAULT_ADMIN_PORT, DEFAULT_FTP_PORT, DEFAULT_FTPS_PORT, DEFAULT_SFTP_PORT} from '../protocol/index.js'
 import {DEFAULT_ADMIN_FILTER, DEFAULT_FILES_FILTER} from '../net/ip-filter.js'
-import {ALL_PERMISSIONS, DEFAULT_PASSWORD_MIN_LENGTH, SCHEMA_VERSION, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
+import {ALL_PERMISSIONS, DEFAULT_PASSWORD_MIN_LENGTH, SCHEMA_VERSION, defaultStripeSettings, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
 
 /** SFTPGo-like defender: 15 points in 30 min bans for 30 min, +50 % on repeats, 1 s delay after a failure. */
 export const DEFAULT_DEFENDER: DefenderSettings = {
@@ -77,6 +77,7 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
     serviceIdentity: {sftpHostKey: input.sftpHostKey, tlsCert: input.tlsCert, tlsKey: input.tlsKey},
     defender: {...DEFAULT_DEFENDER},
     limits: {...DEFAULT_LIMITS},
+    stripe: defaultStripeSettings(),
     lastChange: {by: input.by, from: 'local', at: new Date().toISOString(), summary: 'node init'},
     passwordPolicy: {...DEFAULT_PASSWORD_POLICY},
   }

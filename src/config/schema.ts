@@ -119,6 +119,38 @@ export interface ChangeRecord {
   summary: string
 }
 
+/** A member that gives disk to the striped FTP cluster (stripe.md). */
+export interface StripeNode {
+  nodeId: string
+  /** Its admin endpoint (as in `servers` / `primary`): the gateway's kept-open link goes there. */
+  host: string
+  port: number
+  /** Operator cap in bytes, or null: capacity is then the disk's free space plus what the stripe already uses. */
+  capacityBytes: number | null
+  /** `active` takes new files; `draining` is being emptied by `stripe remove-node` and takes none. */
+  state: 'active' | 'draining'
+}
+
+/** The striped FTP cluster: one gateway presents the storage nodes' disks as one FTP (and SFTP) server. */
+export interface StripeSettings {
+  enabled: boolean
+  /** The member serving the virtual tree (its admin address), or null while disabled. */
+  gateway: {nodeId: string; host: string; port: number} | null
+  /** The gateway's FTP port (explicit FTPS on the same port). */
+  port: number
+  /** The gateway's SFTP port for the same virtual tree (relayed). */
+  sftpPort: number
+  /** Copies of every file, on distinct nodes; an upload is acknowledged only when all are durable. */
+  replicas: number
+  /** A node down longer than this has its files copied from surviving replicas until each has `replicas` again. */
+  reReplicateAfterSeconds: number
+  /** Bytes per second per node on the data plane (shared disks and links), or null for no cap. */
+  nodeBandwidthLimit: number | null
+  /** Placement never fills a node below this much free space. */
+  freeSpaceFloorBytes: number
+  nodes: StripeNode[]
+}
+
 export interface ClusterConfig {
   schemaVersion: number
   /** Random id of the cluster, fixed at `node init` of the node that became primary. */
@@ -144,6 +176,7 @@ export interface ClusterConfig {
   }
   defender: DefenderSettings
   limits: LimitSettings
+  stripe: StripeSettings
   lastChange: ChangeRecord
   /** What the CLI requires of new admin and file-user passwords (it hashes them; nodes only see hashes). */
   passwordPolicy: PasswordPolicy
@@ -249,6 +282,66 @@ function proxyProtocol(v: unknown, f: string): ProxyProtocolSettings {
   return {enabled, trustedProxies}
 }
 
+function stripeSettings(v: unknown, f: string): StripeSettings {
+  // documents written before the striped cluster have no such field: it was off
+  if (v === undefined) return defaultStripeSettings()
+  const o = obj(v, f)
+  keys(o, f, ['enabled', 'gateway', 'port', 'sftpPort', 'replicas', 'reReplicateAfterSeconds', 'nodeBandwidthLimit', 'freeSpaceFloorBytes', 'nodes'])
+  let gateway: StripeSettings['gateway'] = null
+  if (o.gateway !== null) {
+    const g = obj(o.gateway, `${f}.gateway`)
+    keys(g, `${f}.gateway`, ['nodeId', 'host', 'port'])
+    gateway = {nodeId: str(g.nodeId, `${f}.gateway.nodeId`), host: str(g.host, `${f}.gateway.host`), port: int(g.port, `${f}.gateway.port`, 1, 65535)}
+  }
+  const nodes = arr(o.nodes, `${f}.nodes`).map((n, i) => {
+    const nf = `${f}.nodes[${i}]`
+    const no = obj(n, nf)
+    keys(no, nf, ['nodeId', 'host', 'port', 'capacityBytes', 'state'])
+    if (no.state !== 'active' && no.state !== 'draining') fail(`${nf}.state`, `expected "active" or "draining", got ${describe(no.state)}`)
+    return {
+      nodeId: str(no.nodeId, `${nf}.nodeId`),
+      host: str(no.host, `${nf}.host`),
+      port: int(no.port, `${nf}.port`, 1, 65535),
+      capacityBytes: no.capacityBytes === null ? null : int(no.capacityBytes, `${nf}.capacityBytes`, 1, Number.MAX_SAFE_INTEGER),
+      state: no.state,
+    } satisfies StripeNode
+  })
+  const seen = new Set<string>()
+  nodes.forEach((n, i) => {
+    if (seen.has(n.nodeId)) fail(`${f}.nodes[${i}].nodeId`, `node ${n.host}:${n.port} is listed twice`)
+    seen.add(n.nodeId)
+  })
+  const s: StripeSettings = {
+    enabled: bool(o.enabled, `${f}.enabled`),
+    gateway,
+    port: int(o.port, `${f}.port`, 1, 65535),
+    sftpPort: int(o.sftpPort, `${f}.sftpPort`, 1, 65535),
+    replicas: int(o.replicas, `${f}.replicas`, 1, 8),
+    reReplicateAfterSeconds: int(o.reReplicateAfterSeconds, `${f}.reReplicateAfterSeconds`, 1, 86_400 * 30),
+    nodeBandwidthLimit: o.nodeBandwidthLimit === null ? null : int(o.nodeBandwidthLimit, `${f}.nodeBandwidthLimit`, 1024, Number.MAX_SAFE_INTEGER),
+    freeSpaceFloorBytes: int(o.freeSpaceFloorBytes, `${f}.freeSpaceFloorBytes`, 0, Number.MAX_SAFE_INTEGER),
+    nodes,
+  }
+  if (s.enabled && s.gateway === null) fail(`${f}.gateway`, 'name the gateway when the striped cluster is enabled (cluster stripe enable HOST)')
+  if (s.port === s.sftpPort) fail(`${f}.sftpPort`, `port ${s.port} is already used by ${f}.port`)
+  return s
+}
+
+/** Off, replicas 1, the ports of stripe.md. */
+export function defaultStripeSettings(): StripeSettings {
+  return {
+    enabled: false,
+    gateway: null,
+    port: 2100,
+    sftpPort: 2200,
+    replicas: 1,
+    reReplicateAfterSeconds: 300,
+    nodeBandwidthLimit: null,
+    freeSpaceFloorBytes: 64 * 1024 * 1024,
+    nodes: [],
+  }
+}
+
 function passwordHash(v: unknown, f: string): string | null {
   const h = nullableStr(v, f)
   if (h !== null && !HASH_RE.test(h)) fail(f, 'expected an scrypt hash (scrypt$N$r$p$salt$hash); clear-text passwords are never stored')
@@ -276,7 +369,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   const c = obj(input, 'config')
   keys(c, 'config', [
     'schemaVersion', 'clusterId', 'epoch', 'revision', 'primary', 'sync', 'servers', 'sites', 'users',
-    'adminUsers', 'serviceIdentity', 'defender', 'limits', 'lastChange', 'baseRevision',
+    'adminUsers', 'serviceIdentity', 'defender', 'limits', 'stripe', 'lastChange', 'baseRevision',
     'passwordPolicy',
   ])
   const schemaVersion = int(c.schemaVersion, 'schemaVersion', 1, 1_000_000)
@@ -430,6 +523,12 @@ export function validateConfig(input: unknown): ClusterConfig {
     maxAuthTries: int(l.maxAuthTries, 'limits.maxAuthTries', 1, 100),
     idleTimeoutSeconds: int(l.idleTimeoutSeconds, 'limits.idleTimeoutSeconds', 1, 86_400),
   }
+  const stripe = stripeSettings(c.stripe, 'stripe')
+  if (stripe.enabled) {
+    for (const [f, p] of [['stripe.port', stripe.port], ['stripe.sftpPort', stripe.sftpPort]] as const) {
+      if (used.has(p)) fail(f, `port ${p} is already used by ${used.get(p)}`)
+    }
+  }
   const lc = obj(c.lastChange, 'lastChange')
   keys(lc, 'lastChange', ['by', 'from', 'at', 'summary'])
   const lastChange = {
@@ -444,7 +543,7 @@ export function validateConfig(input: unknown): ClusterConfig {
 
   return {
     schemaVersion, clusterId, epoch, revision, primary, sync, servers, sites: {admin, files}, users, adminUsers,
-    serviceIdentity, defender, limits, lastChange, passwordPolicy,
+    serviceIdentity, defender, limits, stripe, lastChange, passwordPolicy,
   }
 }
 

@@ -3,7 +3,7 @@
 import {createServer, type Server, type Socket} from 'node:net'
 import type {SecureContext} from 'node:tls'
 import type {ClusterConfig, User} from '../../config/schema.js'
-import {ConnectionGate} from '../../net/connection-gate.js'
+import {ConnectionGate, type Admission} from '../../net/connection-gate.js'
 import {ProxyFront} from '../../net/proxy-front.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
@@ -20,6 +20,8 @@ export interface FtpServiceOptions {
   openSession?: (user: User) => Promise<FileSession>
   /** Wait for a data connection or a TLS handshake, ms. */
   dataTimeoutMs?: number
+  /** In a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
+  adopted?: boolean
 }
 
 export class FtpService implements Service {
@@ -34,6 +36,7 @@ export class FtpService implements Service {
   private tlsSource = ''
   private state: ServiceState = 'down'
   private readonly host: ConnectionHost
+  private readonly adopted: boolean
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -45,6 +48,7 @@ export class FtpService implements Service {
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
     this.pool = new PasvPortPool(pasv.min, pasv.max)
+    this.adopted = options.adopted ?? false
     const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
     this.host = {
       config: () => this.ctx.store.current,
@@ -66,6 +70,10 @@ export class FtpService implements Service {
       return
     }
     this.state = 'starting'
+    if (this.adopted) {
+      this.state = 'up'
+      return
+    }
     try {
       if (files.ftp.enabled) await this.listenOn(files.ftp.port, false)
       if (files.ftps.enabled) await this.listenOn(files.ftps.port, true)
@@ -157,6 +165,12 @@ export class FtpService implements Service {
       else socket.end('421 This node is draining; try another node\r\n')
       return
     }
+    this.adopt(socket, admission, implicit)
+  }
+
+  /** A socket that has passed the gate (here, or in the supervisor when this runs in a worker). */
+  adopt(socket: Socket, admission: Admission, implicit: boolean): void {
+    socket.on('error', () => {})
     const c = new FtpConnection(socket, this.host, admission, (gone) => this.connections.delete(gone))
     this.connections.add(c)
     if (!implicit) return c.greet()
