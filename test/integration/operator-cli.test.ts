@@ -2,13 +2,15 @@
 // problem when run, read commands pointed at a secondary, idempotent provisioning, admins, config get/set,
 // redaction, contexts. Addresses: 127.0.90.0/24 only (primary .2, candidate .3, standalone .4, CLI .10).
 import assert from 'node:assert/strict'
-import {writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import type {DiagnoseReport} from '../../src/commands/diagnose.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import type {BansResult, NodeStatus} from '../../src/protocol/index.js'
 import {runCli} from '../helpers/cli.js'
+import {CLI, ROOT} from '../helpers/paths.js'
 import {ADMIN_PASSWORD, createNode, sshKey, tempDir, type TestNode} from '../helpers/node-process.js'
 
 const [P, S1, S2, ME] = ['127.0.90.2', '127.0.90.3', '127.0.90.4', '127.0.90.10']
@@ -221,31 +223,39 @@ describe('operator CLI (issue 13) on real nodes', () => {
     assert.match((await cli(['config', 'show', '--json', '--show-secrets'])).stdout, /scrypt\$/)
   })
 
-  it('provisioning: the same script twice in CI mode passes both times, and the second run makes no revision', async () => {
-    const spec = path.join(root, 'cluster.yaml')
-    const pub = sshKey(root, 'deploy_key').publicKey
-    writeFileSync(spec, `users:\n  - {name: alice, passwordEnv: ALICE_PASSWORD, permissions: [list, download]}\n  - {name: deploy, publicKeyFiles: [${path.basename(pub)}], home: /sites}\nipFilter:\n  files: [{deny: 203.0.113.0/24}, {allow: 0.0.0.0/0}, {allow: "::/0"}]\nsync: {enabled: true, intervalSeconds: 30}\nsettings:\n  sites.files.proxyProtocol.enabled: false\n`)
-    const script = [
-      ['node', 'init', path.join(root, 'node-extra'), '--bind', '127.0.90.6', '--if-missing'],
-      ['users', 'add', 'bob', '--if-missing'],
-      ['ipfilter', 'add', '--allow', '192.0.2.0/24', '--site', 'admin'],
-      ['apply', '-f', spec],
-      ['add-server', S1, '--yes'],
-    ]
-    const run = async () => {
-      for (const step of script) {
-        const r = await cli([...step, '--json'], {CI: '1', CLUSTER_ADMIN_PASSWORD: ADMIN_PASSWORD, CLUSTER_USER_PASSWORD: 'bob-long-password', ALICE_PASSWORD: 'alice-long-password'})
-        assert.equal(r.code, 0, `${step.join(' ')}: ${r.stderr}${r.stdout}`)
-      }
-      return revisionOf(P)
-    }
-    const first = await run()
-    const second = await run()
-    assert.equal(second, first, 'the second run made no new revision')
+  it('provisioning: the README\'s script, run twice in CI mode, passes both times and the second run makes no revision', async () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+    const script = /<!-- provision\.sh -->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1]
+    const yaml = /`cluster\.yaml`[^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1]
+    assert.ok(script && yaml, 'the README has the provisioning script and its cluster.yaml')
+    const work = path.join(root, 'provision')
+    mkdirSync(path.join(work, 'bin'), {recursive: true})
+    writeFileSync(path.join(work, 'cluster.yaml'), yaml)
+    sshKey(work, 'deploy')
+    sshKey(work, 'cron')
+    // `cluster` on PATH, as after `npm link`.
+    writeFileSync(path.join(work, 'bin', 'cluster'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, {mode: 0o755})
+    const run = () => spawnSync('sh', ['-c', script], {
+      cwd: work,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        ...process.env, ...env, NO_COLOR: '1', PATH: `${path.join(work, 'bin')}:${process.env.PATH}`,
+        NODE_DIR: path.join(work, 'node'), NODE_BIND: '127.0.90.6', SECONDARY: S1,
+        CLUSTER_ADMIN_PASSWORD: ADMIN_PASSWORD, CLUSTER_USER_PASSWORD: 'bob-long-password', ALICE_PASSWORD: 'alice-long-password',
+      },
+    })
+    const first = run()
+    assert.equal(first.status, 0, first.stderr + first.stdout)
+    const revision = await revisionOf(P)
+    const second = run()
+    assert.equal(second.status, 0, second.stderr + second.stdout)
+    assert.equal(await revisionOf(P), revision, `the second run made no new revision:\n${second.stdout}`)
+    const spec = path.join(work, 'cluster.yaml')
     const dry = await cli(['apply', '-f', spec, '--dry-run', '--json'], {ALICE_PASSWORD: 'alice-long-password'})
     assert.equal(dry.code, 0, dry.stdout)
-    writeFileSync(spec.replace('.yaml', '.json'), JSON.stringify({sync: {intervalSeconds: 45}}))
-    const drift = await cli(['apply', '-f', spec.replace('.yaml', '.json'), '--dry-run', '--json'])
+    writeFileSync(path.join(work, 'drift.json'), JSON.stringify({sync: {intervalSeconds: 45}}))
+    const drift = await cli(['apply', '-f', path.join(work, 'drift.json'), '--dry-run', '--json'])
     assert.equal(drift.code, 3, drift.stdout)
     assert.deepEqual(drift.json<Json>().changes.map((c: Json) => c.path), ['sync.intervalSeconds'])
   })
