@@ -16,7 +16,7 @@ const walk = (d) => {
     else if (n.endsWith('.test.js')) files.push(p)
   }
 }
-for (const dir of ['unit', 'integration', 'e2e']) {
+for (const dir of ['unit', 'integration', 'interop', 'e2e']) {
   const d = path.join(root, 'dist', 'test', dir)
   try {
     walk(d)

@@ -2,7 +2,7 @@
 // that restores one of them as a new revision.
 import {diffConfigs, type ConfigChange} from '../config/config-diff.js'
 import type {ClusterConfig} from '../config/schema.js'
-import {OperationError, PATHS} from '../protocol/index.js'
+import {OperationError, PATHS, type RejectedDocument} from '../protocol/index.js'
 import type {AdminClient} from '../protocol/admin-client.js'
 
 /** One kept revision as `config history --json` shows it. */
@@ -41,6 +41,19 @@ export async function readHistory(client: AdminClient, current: number, limit: n
     .sort((a, b) => b - a)
   const shown = await Promise.all(revisions.slice(0, limit).map((r) => readRevision(client, r)))
   return {current, kept: revisions.length, revisions: shown.map(historyEntry)}
+}
+
+/** The refused configuration writes the node kept, newest first, at most `limit`. */
+export async function readRejected(client: AdminClient, limit: number): Promise<RejectedDocument> {
+  try {
+    const doc = await client.readJson<RejectedDocument>(PATHS.rejected)
+    return {kept: doc.kept, rejected: doc.rejected.slice(0, limit)}
+  } catch (error) {
+    if (error instanceof OperationError && /no such file/.test(error.message)) {
+      throw new OperationError('refused', 'this node keeps no record of refused writes (it runs an older version)', 'upgrade the node, or read its log: refusals are logged as "configuration write refused"')
+    }
+    throw error
+  }
 }
 
 export async function readRevision(client: AdminClient, revision: number): Promise<ClusterConfig> {

@@ -66,6 +66,7 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
           pasvPortMin: DEFAULT_PASV_RANGE.min,
           pasvPortMax: DEFAULT_PASV_RANGE.max,
           requireTls: false,
+          requireTlsSessionReuse: true,
         },
         ftps: {enabled: true, port: input.ftpsPort ?? DEFAULT_FTPS_PORT},
         ipFilter: DEFAULT_FILES_FILTER.map((r) => ({...r})),

@@ -68,6 +68,11 @@ export interface FilesSite {
     pasvPortMax: number
     /** Refuse USER and data transfers before TLS (explicit FTPS). */
     requireTls: boolean
+    /**
+     * A TLS data connection must resume the control connection's TLS session (vsftpd `require_ssl_reuse`,
+     * FileZilla Server's session-resumption check); false is the compatibility switch for clients that cannot.
+     */
+    requireTlsSessionReuse: boolean
   }
   /** Implicit FTPS (TLS from the first byte). */
   ftps: {enabled: boolean; port: number}
@@ -422,7 +427,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   const sf = obj(fl.sftp, 'sites.files.sftp')
   keys(sf, 'sites.files.sftp', ['enabled', 'port'])
   const ft = obj(fl.ftp, 'sites.files.ftp')
-  keys(ft, 'sites.files.ftp', ['enabled', 'port', 'pasvPortMin', 'pasvPortMax', 'requireTls'])
+  keys(ft, 'sites.files.ftp', ['enabled', 'port', 'pasvPortMin', 'pasvPortMax', 'requireTls', 'requireTlsSessionReuse'])
   const fs = obj(fl.ftps, 'sites.files.ftps')
   keys(fs, 'sites.files.ftps', ['enabled', 'port'])
   const files: FilesSite = {
@@ -433,6 +438,8 @@ export function validateConfig(input: unknown): ClusterConfig {
       pasvPortMin: int(ft.pasvPortMin, 'sites.files.ftp.pasvPortMin', 1024, 65535),
       pasvPortMax: int(ft.pasvPortMax, 'sites.files.ftp.pasvPortMax', 1024, 65535),
       requireTls: bool(ft.requireTls, 'sites.files.ftp.requireTls'),
+      // documents written before the switch existed had the check always on
+      requireTlsSessionReuse: ft.requireTlsSessionReuse === undefined ? true : bool(ft.requireTlsSessionReuse, 'sites.files.ftp.requireTlsSessionReuse'),
     },
     ftps: {enabled: bool(fs.enabled, 'sites.files.ftps.enabled'), port: int(fs.port, 'sites.files.ftps.port', 1, 65535)},
     ipFilter: ipRules(fl.ipFilter, 'sites.files.ipFilter'),

@@ -28,9 +28,12 @@ function time(d: Date): Buffer {
   const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'
   return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso))
 }
-function integer(bytes: Buffer): Buffer {
-  const b = bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes
-  return tlv(0x02, b)
+/** A non-negative DER INTEGER: minimal (DER forbids redundant leading zeros: OpenSSL refuses them as "illegal padding"). */
+export function derInteger(bytes: Buffer): Buffer {
+  let start = 0
+  while (start < bytes.length - 1 && bytes[start] === 0) start++
+  const b = bytes.subarray(start)
+  return tlv(0x02, b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b)
 }
 
 /** Returns PEM certificate and PKCS#8 private key, valid for `days` from now, for `commonName`. */
@@ -47,8 +50,8 @@ export function selfSignedCertificate(commonName: string, days = 3650): {cert: s
   const basicConstraints = seq(oid('2.5.29.19'), tlv(0x04, seq()))
   const extensions = tlv(0xa3, seq(basicConstraints))
   const tbs = seq(
-    tlv(0xa0, integer(Buffer.from([2]))), // v3
-    integer(serial),
+    tlv(0xa0, derInteger(Buffer.from([2]))), // v3
+    derInteger(serial),
     sigAlg,
     name,
     seq(time(notBefore), time(notAfter)),

@@ -164,9 +164,11 @@ export class NodeRuntime {
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new OperationError('invalid', 'the configuration must be a JSON object')
     if (actor.kind === 'cluster') return this.applyPush(doc, actor)
     if (this.role() === 'secondary') throw this.notPrimaryError()
-    const base = doc.baseRevision
+    // A document read from current.json, edited and put back as it is (stock sftp get/put) carries the revision
+    // it was read at: that is its base. An explicit baseRevision wins.
+    const base = doc.baseRevision ?? doc.revision
     if (typeof base !== 'number' || !Number.isInteger(base)) {
-      throw new OperationError('invalid', 'baseRevision is missing: a write must say which revision it was based on', 'set "baseRevision" to the "revision" you read, then write again')
+      throw new OperationError('invalid', 'the document names no revision it is based on (neither "baseRevision" nor "revision")', 'write back the document you read from /config/current.json with its "revision", or set "baseRevision" to it')
     }
     const current = this.config
     for (const field of ['clusterId', 'epoch', 'primary'] as const) {

@@ -22,6 +22,8 @@ export const PATHS = {
   configWithSecrets: '/config/current-with-secrets.json',
   historyDir: '/config/history',
   servers: '/servers.json',
+  /** Configuration writes the node refused, newest first (`cluster config history --rejected`). */
+  rejected: '/config/rejected.json',
 } as const
 
 /** Exec requests the admin endpoint understands. */
@@ -73,6 +75,22 @@ export interface WorkerStatus {
   rssBytes: number
   restarts: number
   lastExit: {reason: string; at: string} | null
+}
+
+/** One refused configuration write, as `/config/rejected.json` lists it. */
+export interface RejectedWrite {
+  /** ISO 8601 time of the refusal. */
+  time: string
+  by: string
+  from: string
+  /** The reason the writer was given ("code: message → hint"). */
+  reason: string
+}
+
+/** `/config/rejected.json`: the newest refusals first; `kept` is how many the node keeps now. */
+export interface RejectedDocument {
+  kept: number
+  rejected: RejectedWrite[]
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */

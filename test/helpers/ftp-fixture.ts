@@ -100,6 +100,7 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000, input?: str
       tracked.delete(child)
       resolve({code, stdout, stderr})
     })
+    child.stdin.on('error', () => {}) // a client that exits before reading its stdin
     child.stdin.end(input ?? '')
   })
 }

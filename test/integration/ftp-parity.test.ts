@@ -4,49 +4,18 @@
 // vsftpd runs standalone as root with anonymous write access below <root>/pub (its own rule: the anonymous
 // root itself must not be writable), so every lftp command works relative to /pub there and to / for us.
 import assert from 'node:assert/strict'
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync} from 'node:fs'
-import {connect} from 'node:net'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {test} from 'node:test'
 import {PASSWORD, USER, killAll, run, startFtp} from '../helpers/ftp-fixture.js'
 import {needs} from '../helpers/tools.js'
 import {fileTree} from '../helpers/tree.js'
+import {needsVsftpd, startVsftpd} from '../helpers/vsftpd.js'
 
-const VSFTPD = '/usr/sbin/vsftpd'
 const OURS = {bind: '127.0.31.1', ftp: 20311, ftps: 20312, pasvMin: 20330, pasvMax: 20339}
 const THEIRS = {bind: '127.0.31.2', port: 20321, pasvMin: 20340, pasvMax: 20349}
-
-
-/** Resolves once `host:port` sends a 220 greeting; rejects when the deadline passes or the server exits. */
-async function waitForGreeting(host: string, port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs
-  while (Date.now() < until) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited with ${child.exitCode ?? child.signalCode}`)
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({host, port})
-      const timer = setTimeout(() => {
-        s.destroy()
-        resolve(false)
-      }, 1000)
-      s.setEncoding('utf8')
-      s.once('data', (d: string) => {
-        clearTimeout(timer)
-        s.destroy()
-        resolve(d.startsWith('220'))
-      })
-      s.once('error', () => {
-        clearTimeout(timer)
-        resolve(false)
-      })
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`no 220 greeting on ${host}:${port} within ${deadlineMs} ms`)
-}
 
 interface Outcome {
   command: string
@@ -68,45 +37,15 @@ function outcome(r: {code: number | null; stderr: string}): string {
   return `fail:${replies.length ? replies[replies.length - 1][1] + 'xx' : '-'}`
 }
 
-test('ftp parity with vsftpd: same outcome per lftp command, identical trees and downloads', {skip: needs('lftp') || (existsSync(VSFTPD) ? false : needs('vsftpd'))}, async (t) => {
+test('ftp parity with vsftpd: same outcome per lftp command, identical trees and downloads', {skip: needs('lftp') || needsVsftpd()}, async (t) => {
   t.after(() => killAll())
   const work = mkdtempSync(path.join(os.tmpdir(), 'ftpcluster-ftp-parity-'))
   t.after(() => rmSync(work, {recursive: true, force: true}))
 
   // --- vsftpd: anonymous with uploads, mkdir, delete/rename, in a temp root owned by root ---
-  const vroot = path.join(work, 'vsftpd-root')
-  const pub = path.join(vroot, 'pub')
-  const empty = path.join(work, 'vsftpd-empty')
-  mkdirSync(pub, {recursive: true})
-  mkdirSync(empty)
-  spawnSync('chmod', ['755', work, vroot, empty])
-  spawnSync('chown', ['root:root', vroot, empty])
-  // the package creates the `ftp` account; a machine without it still works with `nobody`
-  const ftpUser = spawnSync('id', ['-u', 'ftp']).status === 0 ? 'ftp' : 'nobody'
-  const chown = spawnSync('chown', [`${ftpUser}:`, pub])
-  assert.equal(chown.status, 0, `chown ${ftpUser}: ${pub}: ${chown.stderr}`)
-  const conf = path.join(work, 'vsftpd.conf')
-  const vlog = path.join(work, 'vsftpd.log')
-  writeFileSync(conf, [
-    'listen=YES', 'listen_ipv6=NO', `listen_address=${THEIRS.bind}`, `listen_port=${THEIRS.port}`, 'background=NO',
-    'anonymous_enable=YES', 'local_enable=NO', 'write_enable=YES', 'anon_upload_enable=YES', 'anon_mkdir_write_enable=YES',
-    'anon_other_write_enable=YES', `anon_root=${vroot}`, 'no_anon_password=YES', 'anon_umask=022', `ftp_username=${ftpUser}`,
-    `secure_chroot_dir=${empty}`, `pasv_min_port=${THEIRS.pasvMin}`, `pasv_max_port=${THEIRS.pasvMax}`, `pasv_address=${THEIRS.bind}`,
-    'seccomp_sandbox=NO', 'xferlog_enable=NO', 'dirmessage_enable=NO', 'connect_from_port_20=NO', 'max_per_ip=0', 'max_clients=0', '',
-  ].join('\n'))
-  const logFd = openSync(vlog, 'w')
-  // vsftpd reports a fatal start-up error ("500 OOPS: …") on fd 0, its would-be control connection
-  const vs = spawn(VSFTPD, [conf], {stdio: [logFd, logFd, logFd], detached: true})
-  closeSync(logFd)
-  t.after(() => {
-    // the listener and its per-session children share the process group
-    if (vs.pid !== undefined && vs.exitCode === null) try { process.kill(-vs.pid, 'SIGKILL') } catch { /* already gone */ }
-  })
-  try {
-    await waitForGreeting(THEIRS.bind, THEIRS.port, vs, 5000)
-  } catch (error) {
-    assert.fail(`vsftpd did not start (${(error as Error).message}); its log:\n${readFileSync(vlog, 'utf8')}`)
-  }
+  const vs = await startVsftpd({work, bind: THEIRS.bind, port: THEIRS.port, pasvMin: THEIRS.pasvMin, pasvMax: THEIRS.pasvMax})
+  t.after(() => vs.stop())
+  const pub = vs.pub
 
   // --- ours ---
   const f = await startFtp({bind: OURS.bind, ftpPort: OURS.ftp, ftpsPort: OURS.ftps, pasvMin: OURS.pasvMin, pasvMax: OURS.pasvMax, mutate: (c) => {

@@ -1,12 +1,15 @@
 // The admin endpoint's SFTP tree: a small virtual filesystem of JSON documents (admin-protocol.md).
 // Reads snapshot a document at OPEN; a write to /config/current.json is applied at CLOSE, and a refusal
-// comes back as the CLOSE status with the reason.
+// comes back as the CLOSE status with the reason (also logged, and kept in /config/rejected.json).
+import {promises as fs} from 'node:fs'
 import ssh2, {type SFTPWrapper} from 'ssh2'
+import {RejectedLog} from '../../config/rejected-log.js'
 import {redactSecrets} from '../../config/schema.js'
 import {serializeConfig} from '../../config/store.js'
 import {MAX_CONFIG_BYTES, OperationError, PATHS} from '../../protocol/index.js'
 import type {Logger} from '../log.js'
 import type {Actor, NodeRuntime} from '../node-runtime.js'
+import {advertiseExtensions, readString, sendExtendedReply, uint64s, versionPacket} from '../sftp/sftp-wire.js'
 
 const {STATUS_CODE, OPEN_MODE} = ssh2.utils.sftp
 
@@ -15,6 +18,8 @@ const MAX_WRITE = MAX_CONFIG_BYTES + 64 * 1024
 const MAX_HANDLES = 64
 const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
+/** OpenSSH's sftp asks statvfs for `df`; the tree lives on the data directory's filesystem. */
+const VERSION = versionPacket([['statvfs@openssh.com', '2']])
 
 type Handle =
   | {kind: 'read'; data: Buffer}
@@ -41,6 +46,9 @@ export function sftpStatusFor(error: unknown): {code: number; message: string} {
 export class AdminSftpTree {
   private readonly handles = new Map<number, Handle>()
   private nextHandle = 1
+  /** History documents are immutable: their redacted text, by revision, for sizes in listings and STAT. */
+  private readonly historyCache = new Map<number, Buffer>()
+  private readonly rejected: RejectedLog
 
   constructor(
     private readonly sftp: SFTPWrapper,
@@ -48,6 +56,8 @@ export class AdminSftpTree {
     private readonly actor: Actor,
     private readonly log: Logger,
   ) {
+    this.rejected = RejectedLog.of(node.store.dataDir)
+    advertiseExtensions(sftp, VERSION)
     // OpenSSH's client sends EOF and waits for the channel to close: close it, or `sftp` hangs at exit.
     sftp.on('end', () => sftp.end())
     sftp.on('REALPATH', (id, p) => {
@@ -70,6 +80,7 @@ export class AdminSftpTree {
     sftp.on('CLOSE', (id, h) => void this.close(id, h))
     sftp.on('OPENDIR', (id, p) => this.opendir(id, p))
     sftp.on('READDIR', (id, h) => this.readdir(id, h))
+    sftp.on('EXTENDED', (id, name, data) => void this.extended(id, name, data))
     for (const op of ['REMOVE', 'RMDIR', 'MKDIR', 'RENAME', 'READLINK', 'SYMLINK'] as const) {
       sftp.on(op, (id: number) => sftp.status(id, STATUS_CODE.PERMISSION_DENIED, 'the admin tree is read-only except /config/current.json'))
     }
@@ -103,8 +114,9 @@ export class AdminSftpTree {
     if (path === '/' || path === '/config' || path === PATHS.historyDir) return {name: path.split('/').pop() || '/', dir: true, size: 0}
     const doc = this.document(path)
     if (doc) return {name: path.split('/').pop()!, dir: false, size: doc.length}
+    if (path === PATHS.rejected) return {name: 'rejected.json', dir: false, size: 0} // sized by stat()
     if (path.startsWith(PATHS.historyDir + '/') && /^\d+\.json$/.test(path.slice(PATHS.historyDir.length + 1))) {
-      return {name: path.split('/').pop()!, dir: false, size: 0}
+      return {name: path.split('/').pop()!, dir: false, size: 0} // sized by stat() and opendir()
     }
     return null
   }
@@ -115,9 +127,58 @@ export class AdminSftpTree {
   }
 
   private stat(id: number, p: string): void {
-    const e = this.entry(normalize(p))
-    if (!e) return void this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${p}`)
-    this.sftp.attrs(id, this.attrsFor(e))
+    const path = normalize(p)
+    void (async () => {
+      let e = this.entry(path)
+      // the sizes of generated-on-read documents are those of the text a read would get
+      if (e && path === PATHS.rejected) e = {...e, size: (await this.rejectedDocument()).length}
+      else if (e && path.startsWith(PATHS.historyDir + '/')) {
+        const doc = await this.historyDocument(path)
+        e = doc ? {...e, size: doc.length} : null
+      }
+      if (!e) return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${p}`)
+      this.sftp.attrs(id, this.attrsFor(e))
+    })()
+  }
+
+  /** A kept revision as /config/history/N.json serves it (secrets redacted); null when it is not kept. */
+  private async historyDocument(path: string): Promise<Buffer | null> {
+    if (!path.startsWith(PATHS.historyDir + '/')) return null
+    const m = /^(\d+)\.json$/.exec(path.slice(PATHS.historyDir.length + 1))
+    if (!m) return null
+    const revision = Number(m[1])
+    const cached = this.historyCache.get(revision)
+    if (cached) return cached
+    const data = await this.node.store.historyEntry(revision).then((c) => Buffer.from(serializeConfig(redactSecrets(c))), () => null)
+    if (data) this.historyCache.set(revision, data)
+    return data
+  }
+
+  /** The refused configuration writes this node kept, newest first. */
+  private async rejectedDocument(): Promise<Buffer> {
+    return Buffer.from(JSON.stringify(await this.rejected.list(), null, 2) + '\n')
+  }
+
+  private async extended(id: number, name: string, data: Buffer | undefined): Promise<void> {
+    if (name !== 'statvfs@openssh.com') return void this.sftp.status(id, STATUS_CODE.OP_UNSUPPORTED, `${name} is not supported by the admin tree`)
+    const a = data && readString(data, 0)
+    if (!a) return void this.sftp.status(id, STATUS_CODE.BAD_MESSAGE, 'statvfs@openssh.com needs a path')
+    if (!this.entry(normalize(a[0].toString('utf8')))) return void this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${a[0].toString('utf8')}`)
+    try {
+      const s = await fs.statfs(this.node.store.dataDir)
+      // bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag (ST_RDONLY: only current.json is writable), namemax
+      const reply = uint64s([s.bsize, s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.ffree, 0, 0, 255])
+      if (!sendExtendedReply(this.sftp, id, reply, undefined)) this.sftp.status(id, STATUS_CODE.FAILURE, 'busy, try again')
+    } catch (error) {
+      this.sftp.status(id, STATUS_CODE.FAILURE, `statvfs: ${(error as Error).message}`)
+    }
+  }
+
+  /** Logs a refused configuration write and keeps it for `cluster config history --rejected`. */
+  private async refuse(id: number, code: number, reason: string): Promise<void> {
+    this.log.warn('configuration write refused', {by: this.actor.user, from: this.actor.address, reason})
+    await this.rejected.record({time: new Date().toISOString(), by: this.actor.user, from: this.actor.address, reason})
+    this.sftp.status(id, code, reason)
   }
 
   private open(id: number, p: string, flags: number): void {
@@ -130,11 +191,7 @@ export class AdminSftpTree {
       return void this.sftp.handle(id, h)
     }
     void (async () => {
-      let data = this.document(path)
-      if (!data && path.startsWith(PATHS.historyDir + '/')) {
-        const m = /^(\d+)\.json$/.exec(path.slice(PATHS.historyDir.length + 1))
-        if (m) data = await this.node.store.historyEntry(Number(m[1])).then((c) => Buffer.from(serializeConfig(redactSecrets(c))), () => null)
-      }
+      const data = this.document(path) ?? (path === PATHS.rejected ? await this.rejectedDocument() : await this.historyDocument(path))
       if (!data) return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such file: ${path}`)
       const h = this.addHandle({kind: 'read', data})
       if (!h) return this.sftp.status(id, STATUS_CODE.FAILURE, 'too many open handles')
@@ -166,15 +223,14 @@ export class AdminSftpTree {
     if (!handle) return void this.sftp.status(id, STATUS_CODE.FAILURE, 'invalid handle')
     this.handles.delete(h.readUInt32BE(0))
     if (handle.kind !== 'write') return void this.sftp.status(id, STATUS_CODE.OK)
-    if (handle.failed) return void this.sftp.status(id, STATUS_CODE.FAILURE, handle.failed)
+    if (handle.failed) return this.refuse(id, STATUS_CODE.FAILURE, handle.failed)
     try {
       const applied = await this.node.writeConfig(Buffer.concat(handle.chunks).toString('utf8'), this.actor)
       this.log.info('configuration applied', {revision: applied.revision, by: this.actor.user, from: this.actor.address})
       this.sftp.status(id, STATUS_CODE.OK)
     } catch (error) {
       const {code, message} = sftpStatusFor(error)
-      this.log.warn('configuration write refused', {by: this.actor.user, from: this.actor.address, reason: message})
-      this.sftp.status(id, code, message)
+      await this.refuse(id, code, message)
     }
   }
 
@@ -191,10 +247,14 @@ export class AdminSftpTree {
       } else if (path === '/config') {
         entries = [
           {name: 'current.json', dir: false, size: this.document(PATHS.config)!.length},
+          {name: 'rejected.json', dir: false, size: (await this.rejectedDocument()).length},
           {name: 'history', dir: true, size: 0},
         ]
       } else if (path === PATHS.historyDir) {
-        entries = (await this.node.store.history()).map((r) => ({name: `${r}.json`, dir: false, size: 0}))
+        const revisions = await this.node.store.history()
+        const docs = await Promise.all(revisions.map((r) => this.historyDocument(`${PATHS.historyDir}/${r}.json`)))
+        // a revision pruned between the directory read and its own read is left out
+        entries = revisions.flatMap((r, i) => (docs[i] ? [{name: `${r}.json`, dir: false, size: docs[i]!.length}] : []))
       } else {
         return this.sftp.status(id, STATUS_CODE.NO_SUCH_FILE, `no such directory: ${path}`)
       }

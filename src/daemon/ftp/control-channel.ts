@@ -62,17 +62,28 @@ export class ControlChannel {
     this.sock.destroy()
   }
 
-  /** Wraps the socket in TLS (server side); resolves when the handshake has completed. */
+  /**
+   * Wraps the socket in TLS (server side); resolves when the handshake has completed and the TLS 1.3 session
+   * tickets are on the wire. Command lines are read only from then on, so no reply can overtake the tickets.
+   */
   upgrade(context: SecureContext, handshakeTimeoutMs: number): Promise<void> {
     this.detach()
     const tls = new TLSSocket(this.sock, {isServer: true, secureContext: context})
     this.sock = tls
-    this.attach()
+    this.attach(false)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('TLS handshake timed out')), handshakeTimeoutMs)
       tls.once('secure', () => {
         clearTimeout(timer)
-        resolve()
+        // 'secure' fires inside OpenSSL's processing of the client's Finished, before it writes the
+        // NewSessionTickets; a reply written now would precede them, and GnuTLS (wget) saves the session right
+        // after the handshake by reading the next record: it must be a ticket, not our 220. One turn of the
+        // event loop lets the TLS layer flush the tickets first.
+        setImmediate(() => {
+          if (tls.destroyed) return reject(new Error('connection closed during the TLS handshake'))
+          tls.on('data', this.onData) // lines the client sent meanwhile wait in the stream's buffer
+          resolve()
+        })
       })
       tls.once('error', (error) => {
         clearTimeout(timer)
@@ -81,8 +92,8 @@ export class ControlChannel {
     })
   }
 
-  private attach(): void {
-    this.sock.on('data', this.onData)
+  private attach(reading = true): void {
+    if (reading) this.sock.on('data', this.onData)
     this.sock.on('close', this.onClose)
     this.sock.on('end', this.onClose)
     this.sock.on('error', () => {}) // 'close' follows; errors of a client's socket are not ours to log
@@ -120,14 +131,22 @@ export class ControlChannel {
   }
 }
 
-/** Drops Telnet IAC sequences (clients send IAC IP IAC DM before ABOR); keeps the text. */
-function stripTelnet(raw: Buffer): Buffer {
-  if (!raw.includes(0xff)) return raw
+/**
+ * Drops the Telnet control bytes RFC 959 lets a client put on the control connection (section 4.1.3: "IAC IP",
+ * then the Synch "IAC DM" as urgent data, before ABOR), keeping the text; IAC IAC stands for a 0xff byte.
+ * BSD clients (tnftp, netkit ftp) send "IAC IP IAC" with MSG_OOB and "DM ABOR" inline: the kernel takes the
+ * urgent byte (the second IAC) out of the stream, so a bare DM is left in front of the verb. Nothing before
+ * a verb can be text, so Telnet codes (0xf0-0xff) left at the start of the line are dropped too.
+ */
+export function stripTelnet(raw: Buffer): Buffer {
+  if (!raw.some((b) => b >= 0xf0)) return raw
   const out: number[] = []
   for (let i = 0; i < raw.length; i++) {
     if (raw[i] !== 0xff) out.push(raw[i])
     else if (raw[i + 1] === 0xff) out.push(0xff), i++
-    else i += raw[i + 1] !== undefined && raw[i + 1] >= 251 && raw[i + 1] <= 254 ? 2 : 1
+    else i += raw[i + 1] !== undefined && raw[i + 1] >= 251 && raw[i + 1] <= 254 ? 2 : 1 // WILL/WONT/DO/DONT carry an option byte
   }
-  return Buffer.from(out)
+  let lead = 0
+  while (lead < out.length && out[lead] >= 0xf0) lead++
+  return Buffer.from(lead ? out.slice(lead) : out)
 }

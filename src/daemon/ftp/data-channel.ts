@@ -108,6 +108,7 @@ export class DataChannel {
       return
     }
     p.socket = socket
+    startReading(socket)
     this.releasePort(p)
     if (p.waiter) p.waiter(socket)
   }
@@ -141,7 +142,10 @@ export class DataChannel {
       }
       const onError = () => done(false)
       const timer = setTimeout(() => done(false), this.opts.timeoutMs)
-      socket.once('connect', () => done(true))
+      socket.once('connect', () => {
+        startReading(socket)
+        done(true)
+      })
       socket.once('error', onError)
     })
   }
@@ -160,4 +164,13 @@ export class DataChannel {
     p.waiter = null
     if (this.passive === p) this.passive = null
   }
+}
+
+/**
+ * Buffers what the client sends before the transfer starts (nothing flows: there is no 'data' listener yet),
+ * so the TLS layer can tell whether the client spoke first (see clientSpokeFirst); a TLS wrap and the
+ * transfer's own listener take the buffered bytes over.
+ */
+function startReading(socket: Socket): void {
+  socket.read(0)
 }

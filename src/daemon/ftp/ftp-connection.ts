@@ -1,7 +1,7 @@
 // One FTP control connection: login state, timers (login grace, idle), the command queue, and the
 // transfer wrapper every data command goes through.
 import type {Socket} from 'node:net'
-import type {SecureContext} from 'node:tls'
+import type {SecureContext, TLSSocket} from 'node:tls'
 import type {Admission} from '../../net/connection-gate.js'
 import type {ClusterConfig, User} from '../../config/schema.js'
 import type {Logger} from '../log.js'
@@ -12,7 +12,7 @@ import {DataChannel, DataChannelError} from './data-channel.js'
 import {normalizeAddress} from './data-address.js'
 import type {PasvPortPool} from './pasv-port-pool.js'
 import {fileErrorReply} from './reply-codes.js'
-import {secureDataSocket} from './tls-context.js'
+import {clientSpokeFirst, discardUntilEnd, secureDataSocket} from './tls-context.js'
 import {TransferAborted, finishSocket} from './transfer.js'
 import type {Defender} from '../../net/defender.js'
 
@@ -32,10 +32,25 @@ export interface ConnectionHost {
   dataTimeoutMs: number
 }
 
+interface Failure {
+  code: number
+  text: string
+  detail?: string
+}
+
 interface ActiveTransfer {
   socket: Socket
   aborted: boolean
 }
+
+/** Commands that use a data connection: every 4xx/5xx they end with is logged (an operator sees failed transfers). */
+const DATA_VERBS = new Set(['RETR', 'STOR', 'APPE', 'LIST', 'NLST', 'MLSD'])
+
+/** The reply to a data command whose TLS data connection did not resume the control connection's session. */
+export const REUSE_REFUSED =
+  'Data connection refused: its TLS session is not the control connection\'s. Your client must reuse the TLS session ' +
+  '(Python ftplib: subclass FTP_TLS so ntransfercmd wraps with session=self.sock.session); ' +
+  'or set `sites.files.ftp.requireTlsSessionReuse false`'
 
 export class FtpConnection {
   readonly control: ControlChannel
@@ -54,6 +69,10 @@ export class FtpConnection {
   /** Closes after the running transfer (user removed, address filtered by a reload). */
   closeWhenIdle = false
   private transfer: ActiveTransfer | null = null
+  /** An ABOR line stopped a transfer; the ABOR command then answers 226 instead of 225. */
+  private aborted = false
+  /** The last 4xx/5xx reply of the running command, and what caused it beyond the reply text. */
+  private failure: Failure | null = null
   private readonly queue: string[] = []
   private running = false
   private lastActivity = Date.now()
@@ -95,7 +114,20 @@ export class FtpConnection {
   }
 
   reply(code: number, text: string): void {
+    if (code >= 400) this.failure = {code, text, detail: this.failure?.detail}
     this.control.reply(code, text)
+  }
+
+  /** Adds the cause behind the next failure reply to its log line. */
+  private noteFailure(detail: string): void {
+    this.failure = {code: 0, text: '', detail}
+  }
+
+  /** Whether an ABOR line stopped a transfer since the last ABOR command (and forgets it). */
+  takeAborted(): boolean {
+    const a = this.aborted
+    this.aborted = false
+    return a
   }
 
   close(code = 421, text = 'Service not available, closing control connection'): void {
@@ -156,19 +188,11 @@ export class FtpConnection {
       this.reply(code, error instanceof Error ? error.message : 'Cannot open data connection')
       return false
     }
-    this.reply(150, opening)
     if (encrypted) {
-      const context = this.host.tls()
-      try {
-        if (!context) throw new Error('TLS is not configured')
-        socket = await secureDataSocket(socket, context, this.host.dataTimeoutMs, true)
-      } catch (error) {
-        socket.destroy()
-        this.host.log.debug('data TLS refused', {address: this.address, reason: (error as Error).message})
-        this.reply(522, 'Data connection TLS negotiation failed: it must resume the control connection\'s TLS session')
-        return false
-      }
-    }
+      const secured = await this.secureData(socket, opening)
+      if (!secured) return false
+      socket = secured
+    } else this.reply(150, opening)
     const t: ActiveTransfer = {socket, aborted: false}
     this.transfer = t
     try {
@@ -185,6 +209,45 @@ export class FtpConnection {
       this.transfer = null
       this.touch()
     }
+  }
+
+  /**
+   * TLS on the data connection (PROT P). Clients differ in who speaks first: ftplib, curl and lftp send their
+   * ClientHello after the 150, basic-ftp and FileZilla right after connecting. When the ClientHello is already
+   * there the handshake completes before the 150, so the transfer starts on a finished handshake (basic-ftp
+   * ends an empty upload as soon as it reads the 150, and closing before its Finished leaves no session to
+   * check). A refusal is this command's own reply, after a clean close of the data connection.
+   */
+  private async secureData(raw: Socket, opening: string): Promise<TLSSocket | null> {
+    const context = this.host.tls()
+    const clientFirst = await clientSpokeFirst(raw)
+    if (!clientFirst) this.reply(150, opening)
+    let tls: TLSSocket
+    try {
+      if (!context) throw new Error('TLS is not configured on this node')
+      tls = await secureDataSocket(raw, context, this.host.dataTimeoutMs)
+    } catch (error) {
+      raw.destroy()
+      this.noteFailure((error as Error).message)
+      this.reply(522, `Data connection TLS negotiation failed: ${(error as Error).message}`)
+      return null
+    }
+    if (this.host.config().sites.files.ftp.requireTlsSessionReuse && !tls.isSessionReused()) {
+      this.noteFailure(`data connection did not resume the control connection's TLS session (${tls.getProtocol()})`)
+      if (clientFirst) {
+        tls.end() // no 150 yet: the client sends nothing and waits for this reply
+        setTimeout(() => tls.destroy(), 2000).unref()
+      } else {
+        const t: ActiveTransfer = {socket: tls, aborted: false}
+        this.transfer = t // ABOR cuts the wait short
+        await discardUntilEnd(tls, this.host.dataTimeoutMs)
+        this.transfer = null
+      }
+      this.reply(522, REUSE_REFUSED)
+      return null
+    }
+    if (clientFirst) this.reply(150, opening)
+    return tls
   }
 
   /** ABOR: stops the running transfer at once (its handler answers 426). */
@@ -213,7 +276,7 @@ export class FtpConnection {
   private onLine(line: string): void {
     this.touch()
     const verb = line.split(' ', 1)[0].toUpperCase()
-    if (verb === 'ABOR' && this.transfer) this.abortTransfer() // the queued ABOR then answers 226
+    if (verb === 'ABOR' && this.abortTransfer()) this.aborted = true // the queued ABOR then answers 226
     if (this.queue.length > 64) return this.control.close(421, 'Too many pipelined commands')
     this.queue.push(line)
     void this.drain()
@@ -241,11 +304,18 @@ export class FtpConnection {
     if (command.auth && !this.loggedIn) return this.reply(530, 'Please login with USER and PASS')
     if (command.needsArg && arg.trim() === '') return this.reply(501, `Syntax error: ${verb} needs an argument`)
     if (verb !== 'RNFR' && verb !== 'RNTO') this.renameFrom = null
+    this.failure = null
     try {
       await command.run(this, arg)
     } catch (error) {
       this.host.log.warn('ftp command failed', {verb, address: this.address, error: (error as Error).message})
       this.replyError(error)
+    }
+    const f = this.failure as Failure | null // set by replies during run()
+    if (f && f.code >= 400 && DATA_VERBS.has(verb)) {
+      const fields: Record<string, unknown> = {user: this.session?.user.name, address: this.address, verb, path: arg.slice(0, 256), code: f.code, reason: f.text}
+      if (f.detail) fields.detail = f.detail
+      this.host.log.warn('ftp transfer failed', fields)
     }
   }
 

@@ -126,9 +126,16 @@ export class FtpService implements Service {
     const id = this.ctx.store.current.serviceIdentity
     const source = id.tlsCert + id.tlsKey
     if (source !== this.tlsSource) {
-      // one context for control and data: TLS session tickets of the control connection resume on data
-      this.tlsContext = createFtpTlsContext(id.tlsCert, id.tlsKey)
       this.tlsSource = source
+      try {
+        // one context for control and data: TLS session tickets of the control connection resume on data
+        this.tlsContext = createFtpTlsContext(id.tlsCert, id.tlsKey)
+      } catch (error) {
+        // a certificate OpenSSL cannot load must not take the daemon down at the first FTPS connection:
+        // FTPS is refused (AUTH TLS answers 431) until the service identity is fixed
+        this.tlsContext = null
+        this.log.error('ftps unavailable: the TLS certificate or key cannot be loaded', {error: (error as Error).message, fix: 'set serviceIdentity.tlsCert/tlsKey to a valid PEM pair'})
+      }
     }
     return this.tlsContext
   }

@@ -61,10 +61,12 @@ export const INFO_COMMANDS: CommandSet = {
   STRU: {auth: false, needsArg: true, run: (c, arg) => (arg.trim().toUpperCase() === 'F' ? c.reply(200, 'Structure set to F') : c.reply(504, 'STRU F only'))},
   ABOR: {
     auth: false,
-    // the running transfer was stopped when the line arrived (it answered 426); this is the ABOR's own reply
+    // a running transfer was stopped when the line arrived (it answered 426); this is the ABOR's own reply,
+    // 225 when there was nothing to abort (RFC 959 4.1.3, as vsftpd answers)
     run: (c) => {
       c.data.reset()
-      c.reply(226, 'ABOR successful')
+      if (c.takeAborted()) c.reply(226, 'ABOR successful')
+      else c.reply(225, 'No transfer to ABOR')
     },
   },
   QUIT: {auth: false, run: (c) => c.close(221, 'Goodbye')},
