@@ -2,15 +2,18 @@
 // cli.md (--primary/CLUSTER_PRIMARY/context, --user/CLUSTER_USER, CLUSTER_PASSWORD/--password-stdin/key).
 import {readFile} from 'node:fs/promises'
 import {Command, Flags} from '@oclif/core'
-import {OperationError, formatHostPort, parseHostPort} from '../protocol/index.js'
+import {OperationError, PATHS, formatHostPort, parseHostPort, type NodeStatus, type ServersDocument} from '../protocol/index.js'
 import type {AdminClient} from '../protocol/admin-client.js'
 import type {CommitReport} from '../protocol/index.js'
 import {onCommitReport} from './config-edit.js'
 import {BaseCommand, usageError} from './base-command.js'
-import {Contexts} from './contexts.js'
+import {Contexts, type Context} from './contexts.js'
 import {KnownHosts} from './known-hosts.js'
 import {Progress} from './ui/progress.js'
 import {promptPassword, readStdin} from './ui/prompt.js'
+
+/** `--follow` (default) / `--no-follow` of the read commands: follow a secondary to its primary, or exit 1. */
+export const followFlag = Flags.boolean({description: 'when the address given is a secondary, ask its primary (--no-follow: exit 1 instead)', default: true, allowNo: true})
 
 export abstract class ClusterCommand<T extends typeof Command> extends BaseCommand<T> {
   static override baseFlags = {
@@ -25,6 +28,7 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
     'password-stdin': Flags.boolean({description: 'read the admin password from standard input (for scripts); or set CLUSTER_PASSWORD', helpGroup: 'GLOBAL', default: false}),
     'host-key': Flags.string({description: 'expected SHA256 fingerprint of the node\'s host key; pins it (accepts a changed key)', helpGroup: 'GLOBAL', helpValue: 'SHA256:…'}),
     timeout: Flags.integer({description: 'seconds to wait for a node to answer', helpGroup: 'GLOBAL', default: 10}),
+    context: Flags.string({char: 'c', description: 'use this saved context for this command only (instead of the current one)', helpGroup: 'GLOBAL', helpValue: 'NAME'}),
   }
 
   private clients: AdminClient[] = []
@@ -47,13 +51,67 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
     if (this.commit && result && typeof result === 'object' && !Array.isArray(result)) return {...result, commit: this.commit}
     return result
   }
+  /** The context the primary's address came from, so errors can name it. */
+  protected contextUsed: string | undefined
 
-  /** The primary, from --primary, CLUSTER_PRIMARY or the current context. */
+  /** The selected context: --context NAME, else the current one. */
+  protected context(): {name: string; context: Context} | undefined {
+    const f = this.flags as {context?: string}
+    const contexts = new Contexts(this.cliDir)
+    if (f.context) {
+      const context = contexts.get(f.context)
+      if (!context) throw contexts.unknown(f.context)
+      return {name: f.context, context}
+    }
+    return contexts.current()
+  }
+
+  /** The primary, from --primary, CLUSTER_PRIMARY or the selected context. */
   protected primaryTarget(): {host: string; port: number} {
     const f = this.flags as {primary?: string}
-    const text = f.primary ?? process.env.CLUSTER_PRIMARY ?? new Contexts(this.cliDir).current()?.context.primary
+    let text = f.primary ?? process.env.CLUSTER_PRIMARY
+    if (!text) {
+      const selected = this.context()
+      text = selected?.context.primary
+      this.contextUsed = selected?.name
+    }
     if (!text) throw usageError('no primary given', 'give --primary HOST[:PORT], set CLUSTER_PRIMARY, or select a saved context with `cluster context use NAME`')
-    return this.parseTarget(text, '--primary')
+    return this.parseTarget(text, this.contextUsed ? `context "${this.contextUsed}"` : '--primary')
+  }
+
+  /**
+   * For read commands: connect to the primary, and when the address given is a secondary, say so and follow
+   * it to its primary (`--follow`, the default) or fail (`--no-follow`): a secondary's view is not the cluster's.
+   */
+  protected async connectPrimaryForRead(follow: boolean): Promise<{client: AdminClient; target: {host: string; port: number}}> {
+    const target = this.primaryTarget()
+    const client = await this.connect(target)
+    const status = await client.exec<NodeStatus>('status', null)
+    if (status.role !== 'secondary' || !status.primary) return {client, target}
+    const at = formatHostPort(target.host, target.port)
+    const primary = {host: status.primary.host, port: status.primary.port}
+    const p = formatHostPort(primary.host, primary.port)
+    const where = this.contextUsed ? ` (from context "${this.contextUsed}": update it with \`cluster context add ${this.contextUsed} --primary ${p} --force\`)` : ''
+    if (!follow) throw new OperationError('not-primary', `${at} is a secondary; the primary is ${p}${where}`, `run it with --primary ${p}, or with --follow`)
+    process.stderr.write(`Note: ${at} is a secondary; the primary is ${p}: asking it${where}\n`)
+    return {client: await this.connect(primary), target: primary}
+  }
+
+  /** Remembers the nodes of a servers list in the context it came from (`health` falls back on them). */
+  protected cacheNodes(doc: ServersDocument): void {
+    if (!this.contextUsed || doc.servers.length === 0) return
+    try {
+      new Contexts(this.cliDir).update(this.contextUsed, {nodes: doc.servers.map((s) => formatHostPort(s.host, s.port))})
+    } catch {
+      // A read-only config directory must not fail a read command.
+    }
+  }
+
+  protected async readServers(follow: boolean): Promise<{client: AdminClient; doc: ServersDocument}> {
+    const {client} = await this.connectPrimaryForRead(follow)
+    const doc = await client.readJson<ServersDocument>(PATHS.servers)
+    this.cacheNodes(doc)
+    return {client, doc}
   }
 
   protected parseTarget(text: string, what: string): {host: string; port: number} {
@@ -66,7 +124,7 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
 
   protected async credentials(): Promise<{username: string; password?: string; privateKey?: Buffer}> {
     const f = this.flags as {user?: string; 'password-stdin'?: boolean}
-    const context = new Contexts(this.cliDir).current()?.context
+    const context = this.context()?.context
     const username = f.user ?? process.env.CLUSTER_USER ?? context?.user ?? 'admin'
     if (process.env.CLUSTER_PASSWORD) return {username, password: process.env.CLUSTER_PASSWORD}
     if (f['password-stdin']) {
@@ -116,6 +174,14 @@ export abstract class ClusterCommand<T extends typeof Command> extends BaseComma
     } finally {
       progress.stop()
     }
+  }
+
+  /** Errors about a connection say when its address came from a context (a stale one is a common cause). */
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (this.contextUsed && err instanceof OperationError && ['unreachable', 'filtered', 'auth', 'host-key', 'banned'].includes(err.code) && !err.message.includes('context "')) {
+      err.message = `${err.message} (the address came from context "${this.contextUsed}")`
+    }
+    return super.catch(err)
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {

@@ -23,14 +23,21 @@ export function registerProbe(runtime: NodeRuntime): void {
     const config = runtime.config
     const registered = config.servers.find((s) => s.host === host && s.port === port)
       ?? (config.primary?.host === host && config.primary.port === port ? config.primary : undefined)
+    // A candidate (not registered yet): check what add-server will do — its admin user and password.
+    const candidate = !registered && typeof args.username === 'string' && args.username !== '' && typeof args.password === 'string'
+    const at = `${host}:${port}`
     const checks = await runDiagnostics({
       host,
       port,
       timeoutMs,
       version: VERSION,
       localAddress: WILDCARDS.has(bind) ? undefined : bind,
-      credentials: {username: CLUSTER_SSH_USER, privateKey: runtime.identity.clusterPrivateKey},
+      credentials: candidate ? {username: args.username as string, password: args.password as string} : {username: CLUSTER_SSH_USER, privateKey: runtime.identity.clusterPrivateKey},
       expectedFingerprint: registered?.fingerprint,
+      filterFix: registered ? 'primary' : 'node',
+      authHint: candidate
+        ? `${at} refused admin user "${args.username as string}": give add-server and diagnose the right one: \`CLUSTER_SECONDARY_PASSWORD=… cluster diagnose ${at} --from-primary --secondary-user ${args.username as string}\`, or set it on ${at} with \`cluster admins passwd ${args.username as string} --primary ${at}\``
+        : registered ? undefined : `${at} is not registered, so it does not know the primary's cluster key: give the candidate's admin password (CLUSTER_SECONDARY_PASSWORD or --secondary-password) to check what \`cluster add-server ${at}\` will do`,
       hostKeyHint: () => 'if the node was re-initialised, register it again: `cluster remove-server` then `cluster add-server`; otherwise someone may be intercepting the connection',
     })
     return {from: WILDCARDS.has(bind) ? runtime.settings.externalAddress ?? bind : bind, checks}

@@ -1,3 +1,5 @@
+import {realpathSync} from 'node:fs'
+import path from 'node:path'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {startDemo} from '../cli/demo-cluster.js'
@@ -24,6 +26,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
     progress.done(`${demo.addresses.length}-node cluster running`)
     const [p, ...secondaries] = demo.addresses
     const b = this.paint.bold
+    const bin = commandName(this.config.bin, this.config.root)
     this.log(`
 ${b('Primary')}      ${p}  (admin SSH 14983, health http://${p}:14980/healthz)
 ${b('Secondaries')}  ${secondaries.join(', ') || 'none'}
@@ -33,8 +36,8 @@ ${b('Storage')}      ${demo.storage} (shared by all nodes, like an NFS mount)
 
 Try it (in another terminal):
   export CLUSTER_PRIMARY=${p} CLUSTER_PASSWORD='${demo.adminPassword}'
-  ${this.config.bin} servers
-  ${this.config.bin} node status ${secondaries[0] ?? p}
+  ${bin} servers
+  ${bin} node status ${secondaries[0] ?? p}
   curl -T README.md -u ${demo.user.name}:${demo.user.password} ftp://${secondaries[0] ?? p}:2121/
   curl -u ${demo.user.name}:${demo.user.password} ftp://${secondaries[1] ?? p}:2121/README.md
   sftp -P 2222 ${demo.user.name}@${p}
@@ -50,4 +53,16 @@ Data in ${demo.dir}. Press Ctrl-C to stop the cluster.`)
     await demo.stop()
     progress.done('demo cluster stopped and cleaned up')
   }
+}
+
+/** How to type the CLI in another terminal: `cluster` when that name on PATH is this CLI, else `npx cluster` (a clone). */
+function commandName(bin: string, root: string): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    try {
+      if (realpathSync(path.join(dir, bin)) === realpathSync(path.join(root, 'bin', 'run.js'))) return bin
+    } catch {
+      // not in this directory
+    }
+  }
+  return `npx ${bin}`
 }

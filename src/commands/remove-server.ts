@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {usageError} from '../cli/base-command.js'
+import {cancelled, usageError} from '../cli/base-command.js'
 import {ClusterCommand} from '../cli/cluster-command.js'
 import {confirm} from '../cli/ui/prompt.js'
 import {formatHostPort, type RemoveServerResult} from '../protocol/index.js'
@@ -15,7 +15,7 @@ export default class RemoveServer extends ClusterCommand<typeof RemoveServer> {
   async run(): Promise<RemoveServerResult> {
     const target = this.parseTarget(this.args.host, 'HOST')
     const at = formatHostPort(target.host, target.port)
-    if (this.interactive && !(await confirm(`Remove ${at} from the cluster?`))) throw usageError('cancelled')
+    if (this.interactive && !(await confirm(`Remove ${at} from the cluster?`))) throw cancelled()
     const client = await this.connect(this.primaryTarget())
     const result = await this.runAction<RemoveServerResult>(client, 'remove-server', target)
     this.say(`Removed ${at} (revision ${result.revision})`)

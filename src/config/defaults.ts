@@ -3,7 +3,8 @@ import {randomBytes} from 'node:crypto'
 import {DEFAULT_ADMIN_PORT, DEFAULT_FTP_PORT, DEFAULT_FTPS_PORT, DEFAULT_SFTP_PORT} from '../protocol/index.js'
 import {DEFAULT_ADMIN_FILTER, DEFAULT_FILES_FILTER} from '../net/ip-filter.js'
 import {DEFAULT_RESOURCE_LIMITS} from './resource-limits.js'
-import {ALL_PERMISSIONS, SCHEMA_VERSION, defaultStripeSettings, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
+
+import {ALL_PERMISSIONS, DEFAULT_PASSWORD_MIN_LENGTH, SCHEMA_VERSION, defaultStripeSettings, type ClusterConfig, type DefenderSettings, type LimitSettings} from './schema.js'
 
 /** SFTPGo-like defender: 15 points in 30 min bans for 30 min, +50 % on repeats, 1 s delay after a failure. */
 export const DEFAULT_DEFENDER: DefenderSettings = {
@@ -37,6 +38,9 @@ export function newWebSigningKey(now = new Date()): {id: string; secret: string;
 }
 
 export const DEFAULT_SYNC = {enabled: true, intervalSeconds: 60, commit: 'auto' as const}
+/** New admin and file-user passwords: at least 12 characters (NIST SP 800-63B asks for 8+; we hash with scrypt). */
+export const DEFAULT_PASSWORD_POLICY = {minLength: DEFAULT_PASSWORD_MIN_LENGTH}
+
 export const DEFAULT_PASV_RANGE = {min: 50000, max: 50099}
 export const DEFAULT_USER_PERMISSIONS = [...ALL_PERMISSIONS]
 
@@ -102,5 +106,6 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
     stripe: defaultStripeSettings(),
     lastChange: {by: input.by, from: 'local', at: new Date().toISOString(), summary: 'node init'},
     epochs: [],
+    passwordPolicy: {...DEFAULT_PASSWORD_POLICY},
   }
 }

@@ -89,6 +89,26 @@ export interface InitResult {
   settings: NodeSettings
 }
 
+/** What `node init --if-missing` reports for a directory initialised before: read, never changed. */
+export async function existingNodeDir(dataDir: string): Promise<InitResult | undefined> {
+  const dir = path.resolve(dataDir)
+  const p = nodePaths(dir)
+  try {
+    await fs.access(p.nodeJson)
+  } catch {
+    return undefined
+  }
+  const settings = await readNodeSettings(dir)
+  const {fingerprint} = await keyFingerprint(await fs.readFile(p.hostKey, 'utf8'))
+  let clusterId = ''
+  try {
+    clusterId = (JSON.parse(await fs.readFile(path.join(dir, 'config', 'current.json'), 'utf8')) as {clusterId?: string}).clusterId ?? ''
+  } catch {
+    // A node whose configuration is unreadable still has an identity; `node start` reports the file.
+  }
+  return {dataDir: dir, nodeId: settings.nodeId, fingerprint, clusterId, settings}
+}
+
 export async function initNodeDir(dataDir: string, opts: InitOptions): Promise<InitResult> {
   const dir = path.resolve(dataDir)
   const p = nodePaths(dir)

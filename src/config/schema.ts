@@ -229,6 +229,14 @@ export interface ClusterConfig {
    * its own revisions the new primary never had (they go to config/diverged/). Empty before the first promote.
    */
   epochs: EpochStart[]
+  /** What the CLI requires of new admin and file-user passwords (it hashes them; nodes only see hashes). */
+  passwordPolicy: PasswordPolicy
+}
+
+/** Optional in stored documents (older ones lack it): filled from DEFAULT_PASSWORD_POLICY. */
+export interface PasswordPolicy {
+  /** Minimum length of a new password, in characters (default 12). */
+  minLength: number
 }
 
 /** The first revision of an epoch (the one `promote` wrote). */
@@ -484,6 +492,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   keys(c, 'config', [
     'schemaVersion', 'clusterId', 'epoch', 'revision', 'primary', 'sync', 'servers', 'sites', 'users',
     'adminUsers', 'serviceIdentity', 'defender', 'limits', 'stripe', 'lastChange', 'baseRevision', 'epochs',
+    'passwordPolicy',
   ])
   const schemaVersion = int(c.schemaVersion, 'schemaVersion', 1, 1_000_000)
   if (schemaVersion > SCHEMA_VERSION) {
@@ -663,9 +672,11 @@ export function validateConfig(input: unknown): ClusterConfig {
   }
   for (const [i, e] of servers.entries()) if (isIP(e.host) === 0 && !/^[A-Za-z0-9.-]+$/.test(e.host)) fail(`servers[${i}].host`, 'expected an IP address or host name')
 
+  const passwordPolicy = passwordPolicyOf(c.passwordPolicy)
+
   return {
     schemaVersion, clusterId, epoch, revision, primary, sync, servers, sites: {admin, files, web}, users, adminUsers,
-    serviceIdentity, defender, limits, stripe, lastChange, epochs,
+    serviceIdentity, defender, limits, stripe, lastChange, epochs, passwordPolicy,
   }
 }
 
@@ -685,6 +696,17 @@ function epochStarts(v: unknown): EpochStart[] {
     return {epoch: int(o.epoch, `epochs[${i}].epoch`, 1, Number.MAX_SAFE_INTEGER), revision: int(o.revision, `epochs[${i}].revision`, 1, Number.MAX_SAFE_INTEGER)}
   })
 }
+
+/** passwordPolicy: absent in older documents → the default. */
+function passwordPolicyOf(v: unknown): PasswordPolicy {
+  if (v === undefined) return {minLength: DEFAULT_PASSWORD_MIN_LENGTH}
+  const o = obj(v, 'passwordPolicy')
+  keys(o, 'passwordPolicy', ['minLength'])
+  return {minLength: o.minLength === undefined ? DEFAULT_PASSWORD_MIN_LENGTH : int(o.minLength, 'passwordPolicy.minLength', 1, 1024)}
+}
+
+/** Here, not in defaults.ts: defaults.ts imports this module (the filled default of an absent field). */
+export const DEFAULT_PASSWORD_MIN_LENGTH = 12
 
 /** A copy with secrets replaced by `<redacted>`. */
 export function redactSecrets(config: ClusterConfig): ClusterConfig {

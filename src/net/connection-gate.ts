@@ -59,9 +59,10 @@ export class ConnectionGate {
     return this.admitAddress(socket.remoteAddress ?? '')
   }
 
-  admitAddress(address: string): Admission | Refusal {
+  /** `ignoreBan`: a caller that enforces the ban itself after authentication (a member's cluster key). */
+  admitAddress(address: string, options: {ignoreBan?: boolean} = {}): Admission | Refusal {
     const refuse = (reason: GateRefusal, message: string): Refusal => ({ok: false, address, reason, message})
-    const ban = this.defender.banRemaining(address)
+    const ban = options.ignoreBan ? 0 : this.defender.banRemaining(address)
     if (ban > 0) return refuse('banned', `${address} is banned for ${Math.ceil(ban / 1000)} s after repeated failed logins`)
     const verdict = this.filter.check(address)
     if (!verdict.allowed) {

@@ -8,6 +8,19 @@ interface Entry {
   bannedUntil: number
   /** How many times this address has been banned (drives ban growth). */
   bans: number
+  /** Failed logins scored since the last success or clear (what `cluster bans list` shows). */
+  failures?: number
+  /** The listener that recorded the last failure ("admin", "sftp", "ftp"), when the caller said. */
+  listener?: string
+}
+
+/** One active ban as `cluster bans list` shows it. */
+export interface BanInfo {
+  address: string
+  listener: string | null
+  failures: number
+  until: string
+  secondsLeft: number
 }
 
 export class Defender {
@@ -42,7 +55,7 @@ export class Defender {
   }
 
   /** Records a failed login; returns true when the address is now banned. */
-  recordFailure(address: string, points = this.settings.failedLoginScore): boolean {
+  recordFailure(address: string, points = this.settings.failedLoginScore, listener?: string): boolean {
     const now = this.now()
     let e = this.table.get(address)
     if (e) {
@@ -52,6 +65,8 @@ export class Defender {
     }
     this.table.set(address, e)
     this.evict()
+    e.failures = (e.failures ?? 0) + 1
+    if (listener) e.listener = listener
     if (e.bannedUntil > now) return true
     const windowStart = now - this.settings.windowSeconds * 1000
     e.events = e.events.filter((ev) => ev.at >= windowStart)
@@ -108,7 +123,44 @@ export class Defender {
   /** A successful login clears the address's score (but not an active ban or its history of bans). */
   recordSuccess(address: string): void {
     const e = this.table.get(address)
-    if (e) e.events = []
+    if (e) {
+      e.events = []
+      if (!(e.bannedUntil > this.now())) e.failures = 0
+    }
+  }
+
+  /** Active bans with what `cluster bans list` shows (additive to `bans()`). */
+  list(): BanInfo[] {
+    const now = this.now()
+    return [...this.table.entries()]
+      .filter(([, e]) => e.bannedUntil > now)
+      .map(([address, e]) => ({address, listener: e.listener ?? null, failures: e.failures ?? 0, until: new Date(e.bannedUntil).toISOString(), secondsLeft: Math.ceil((e.bannedUntil - now) / 1000)}))
+  }
+
+  /** The ban of one address, if any. */
+  banInfo(address: string): BanInfo | undefined {
+    return this.list().find((b) => b.address === address)
+  }
+
+  /**
+   * Lifts the ban of `address` (and forgets its score, so the next failure starts afresh); the count of
+   * past bans is kept, so a repeat offender still gets longer bans. Returns whether a ban was lifted.
+   */
+  clear(address: string): boolean {
+    const e = this.table.get(address)
+    if (!e) return false
+    const wasBanned = e.bannedUntil > this.now()
+    e.bannedUntil = 0
+    e.events = []
+    e.failures = 0
+    return wasBanned
+  }
+
+  /** Lifts every ban; returns the addresses lifted. */
+  clearAll(): string[] {
+    const lifted = this.list().map((b) => b.address)
+    for (const a of lifted) this.clear(a)
+    return lifted
   }
 
   /** Applies a ban decided elsewhere (a worker mirrors its supervisor's table); `until` 0 lifts it. */

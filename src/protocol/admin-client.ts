@@ -4,8 +4,11 @@ import {createHash} from 'node:crypto'
 import net from 'node:net'
 import ssh2, {type ClientChannel, type SFTPWrapper} from 'ssh2'
 import {
+  DEFAULT_ADMIN_PORT,
   EXEC_EXIT,
+  FILES_SFTP_IDENT,
   OperationError,
+  parseBanLine,
   fingerprintOf,
   formatHostPort,
   type ExecLine,
@@ -110,7 +113,15 @@ export class AdminClient {
     let fingerprint = ''
     let hostKeyError: OperationError | undefined
     let sawBanner = false
-    socket.once('data', () => (sawBanner = true))
+    // The first bytes: a ban line before the identification (RFC 4253 §4.2), or the identification itself.
+    let head = ''
+    const onHead = (d: Buffer) => {
+      sawBanner = true
+      head += d.toString('utf8')
+      if (head.includes('\n') || head.length > 4096) socket.off('data', onHead)
+    }
+    socket.on('data', onHead)
+    const ident = () => head.split(/\r?\n/).find((l) => l.startsWith('SSH-'))
     return new Promise((resolve, reject) => {
       const fail = (error: OperationError) => {
         client.end()
@@ -134,12 +145,18 @@ export class AdminClient {
         if (settled) return
         settled = true
         if (hostKeyError) return fail(hostKeyError)
+        const ban = parseBanLine(head)
+        if (ban) return fail(new OperationError('banned', ban.message, ban.hint))
         if (!sawBanner) {
           return fail(new OperationError(
             'filtered',
             `${at} closed the connection before the SSH banner: its admin IP filter does not allow this machine's address ${localAddress}, the address is banned after failed logins, or it has too many connections open there`,
             `on the primary, allow it: \`cluster ipfilter add --allow ${localAddress}/32 --site admin\` (or wait for a ban to expire; the node's log names the reason)`,
           ))
+        }
+        if (error.level === 'client-authentication' && ident() === FILES_SFTP_IDENT) {
+          // (Tests and tools use this client for file users too: only a refused login says "wrong port".)
+          return fail(new OperationError('refused', `${at} is the files site's SFTP service, not an admin endpoint`, `the admin endpoint listens on port ${DEFAULT_ADMIN_PORT} by default: use ${formatHostPort(opts.host, DEFAULT_ADMIN_PORT)}`))
         }
         if (error.level === 'client-authentication') {
           return fail(new OperationError('auth', `authentication as "${opts.credentials.username}" on ${at} failed`, 'check the user and password (CLUSTER_USER, CLUSTER_PASSWORD or --password-stdin) or the key'))

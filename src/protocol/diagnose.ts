@@ -5,12 +5,12 @@ import dns from 'node:dns/promises'
 import net from 'node:net'
 import ssh2 from 'ssh2'
 import type {Credentials} from './admin-client.js'
-import {CLUSTER_SSH_USER, DEFAULT_ADMIN_PORT, PATHS, fingerprintOf, formatHostPort, type DiagnoseCheck, type NodeStatus} from './index.js'
+import {CLUSTER_SSH_USER, DEFAULT_ADMIN_PORT, FILES_SFTP_IDENT, PATHS, fingerprintOf, formatHostPort, parseBanLine, type DiagnoseCheck, type NodeStatus} from './index.js'
 
 export type CheckName = DiagnoseCheck['name']
 
 /** The checks in the order they run; each needs the ones before it, except version and clock (need sftp). */
-export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv', 'cluster']
+export const CHECK_ORDER: readonly CheckName[] = ['dns', 'tcp', 'ban', 'ip-filter', 'ssh-banner', 'host-key', 'auth', 'sftp', 'version', 'clock', 'ftp', 'ftp-pasv', 'cluster']
 
 /** Clocks further apart than this fail the clock check. */
 export const DEFAULT_MAX_SKEW_MS = 5000
@@ -29,6 +29,13 @@ export interface DiagnoseOptions {
   /** The caller's version, compared with the node's. */
   version: string
   maxSkewMs?: number
+  /**
+   * Where an IP filter rule for the caller's address must be added: on the primary (a registered node has the
+   * cluster's filter), on the node itself (a standalone candidate), or either when the caller cannot tell.
+   */
+  filterFix?: 'primary' | 'node' | 'unknown'
+  /** What to run to authenticate differently, when the default hint does not fit (e.g. add-server's password). */
+  authHint?: string
 }
 
 /** Arguments of the `probe` exec. */
@@ -36,6 +43,9 @@ export interface ProbeRequest {
   host: string
   port?: number
   timeoutMs?: number
+  /** A candidate's admin credentials: check what add-server will do instead of the cluster key. */
+  username?: string
+  password?: string
 }
 
 /** Result of the `probe` exec: the checks as run from that node, and the address it connected from. */
@@ -67,13 +77,22 @@ export function allowRuleFor(address: string): string {
   return `cluster ipfilter add --allow ${address}/${net.isIPv6(address) ? 128 : 32} --site admin`
 }
 
-export function ipFilterCheck(sawData: boolean, closed: boolean, localAddress: string): DiagnoseCheck {
+export function ipFilterCheck(sawData: boolean, closed: boolean, localAddress: string, target = 'HOST', fix: DiagnoseOptions['filterFix'] = 'unknown'): DiagnoseCheck {
   if (sawData || !closed) return pass('ip-filter', `the connection from ${localAddress} was accepted (not closed by an IP filter)`)
+  const onPrimary = `on the primary: \`${allowRuleFor(localAddress)}\` (then \`cluster sync ${target}\`)`
+  const onNode = `on ${target} itself while it is standalone: \`${allowRuleFor(localAddress)} --primary ${target}\` (from an address its filter allows)`
   return fail(
     'ip-filter',
-    `closed before the SSH banner: the node's admin IP filter does not allow ${localAddress} (or the address is banned after failed logins)`,
-    `on the primary, allow it: \`${allowRuleFor(localAddress)}\` (a ban expires by itself; see the node's log)`,
+    `closed before the SSH banner: the admin IP filter of ${target} does not allow ${localAddress} (or it has reached its connection limits)`,
+    fix === 'primary' ? onPrimary : fix === 'node' ? onNode : `${onNode}; if it is a registered secondary, ${onPrimary}`,
   )
+}
+
+/** A ban line before the identification: the node said why it closes the connection. */
+export function banCheck(head: string): DiagnoseCheck {
+  const ban = parseBanLine(head)
+  if (!ban) return pass('ban', 'not banned')
+  return fail('ban', ban.message, ban.hint)
 }
 
 export function tcpFailure(code: string, host: string, port: number, timeoutMs: number, localAddress?: string, message = code): DiagnoseCheck {
@@ -93,9 +112,12 @@ export function tcpFailure(code: string, host: string, port: number, timeoutMs: 
   }
 }
 
-export function bannerCheck(banner: string | null, timeoutMs: number, port: number): DiagnoseCheck {
+export function bannerCheck(banner: string | null, timeoutMs: number, port: number, host = 'HOST'): DiagnoseCheck {
   if (banner === null) {
     return fail('ssh-banner', `no SSH identification within ${seconds(timeoutMs)}`, `check that port ${port} is the node's admin port (default ${DEFAULT_ADMIN_PORT}) and that the node is not overloaded`)
+  }
+  if (banner === FILES_SFTP_IDENT) {
+    return fail('ssh-banner', `${banner}: port ${port} is the files site's SFTP service, not the admin endpoint`, `use the admin port: \`cluster diagnose ${formatHostPort(host, DEFAULT_ADMIN_PORT)}\` (add-server, context and --primary take HOST:${DEFAULT_ADMIN_PORT} or just HOST)`)
   }
   if (/^SSH-(2\.0|1\.99)-/.test(banner)) return pass('ssh-banner', banner)
   return fail('ssh-banner', `answered "${banner.slice(0, 80)}", not an SSH identification`, `port ${port} is another service; the admin endpoint is SSH on port ${DEFAULT_ADMIN_PORT} by default (the health endpoint is HTTP on 14980)`)
@@ -131,11 +153,11 @@ export function clockCheck(nodeTime: string | undefined, localMs: number, rttMs:
   return fail('clock', text, `synchronise the clocks with NTP (chrony, systemd-timesyncd): sync times, audit entries and bans are compared across nodes (tolerance ${seconds(maxSkewMs)})`)
 }
 
-export function authFailure(error: {level?: string; message: string}, username: string): DiagnoseCheck {
+export function authFailure(error: {level?: string; message: string}, username: string, authHint?: string): DiagnoseCheck {
   if (error.level === 'client-authentication') {
-    const hint = username === CLUSTER_SSH_USER
+    const hint = authHint ?? (username === CLUSTER_SSH_USER
       ? 'the node does not know this node\'s cluster key: register it with `cluster add-server` on the primary'
-      : 'check the user and password (CLUSTER_USER, CLUSTER_PASSWORD or --password-stdin) or the key'
+      : 'check the user and password (CLUSTER_USER, CLUSTER_PASSWORD or --password-stdin) or the key')
     return fail('auth', `authentication as "${username}" failed`, hint)
   }
   return fail('auth', `the connection ended during authentication: ${error.message}`, 'repeated failed logins get an address banned for a while; see the node\'s log')
@@ -178,6 +200,8 @@ function tcpConnect(address: string, port: number, timeoutMs: number, localAddre
 }
 
 interface Handshake {
+  /** The first bytes the node sent (latin1), for a ban line before the identification. */
+  head: string
   sawData: boolean
   banner: string | null
   fingerprint: string | null
@@ -188,7 +212,7 @@ interface Handshake {
 
 /** One SSH handshake on a connected socket, observing the bytes for the banner as ssh2 reads them. */
 function handshake(client: ssh2.Client, socket: net.Socket, o: DiagnoseOptions): Promise<Handshake> {
-  const h: Handshake = {sawData: false, banner: null, fingerprint: null, hostKeyRejected: false, authenticated: false, error: null}
+  const h: Handshake = {head: '', sawData: false, banner: null, fingerprint: null, hostKeyRejected: false, authenticated: false, error: null}
   let head = ''
   const onData = (d: Buffer) => {
     h.sawData = true
@@ -208,6 +232,7 @@ function handshake(client: ssh2.Client, socket: net.Socket, o: DiagnoseOptions):
       done = true
       socket.off('data', onData)
       if (h.banner === null && head !== '') h.banner = head.slice(0, 80)
+      h.head = head
       resolve(h)
     }
     client.once('ready', () => {
@@ -229,6 +254,8 @@ function handshake(client: ssh2.Client, socket: net.Socket, o: DiagnoseOptions):
       algorithms: {cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'] as never},
       hostVerifier: (key: Buffer) => {
         h.fingerprint = fingerprintOf(key, sha256)
+        // The files SFTP port: never try an admin login there (its defender would score it).
+        if (h.banner === FILES_SFTP_IDENT) return !(h.hostKeyRejected = true)
         const mismatch = o.expectedFingerprint !== undefined && normalizeFingerprint(o.expectedFingerprint) !== h.fingerprint
         // Without credentials, stop here rather than record a failed login on the node.
         h.hostKeyRejected = mismatch || !o.credentials
@@ -331,11 +358,14 @@ export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[
   const client = new ssh2.Client()
   try {
     const h = await handshake(client, socket, o)
+    const ban = banCheck(h.head)
+    checks.push(ban)
+    if (!ban.ok) return stop('the address is banned')
     // A filtered connection is closed at once; one that stays open silently timed out instead.
-    const filter = ipFilterCheck(h.sawData, h.error?.level !== 'client-timeout', local)
+    const filter = ipFilterCheck(h.sawData, h.error?.level !== 'client-timeout', local, formatHostPort(o.host, o.port), o.filterFix)
     checks.push(filter)
     if (!filter.ok) return stop('the node closed the connection')
-    const banner = bannerCheck(h.banner, o.timeoutMs, o.port)
+    const banner = bannerCheck(h.banner, o.timeoutMs, o.port, o.host)
     checks.push(banner)
     if (!banner.ok) return stop('no SSH banner')
 
@@ -349,7 +379,7 @@ export async function runDiagnostics(o: DiagnoseOptions): Promise<DiagnoseCheck[
     if (!o.credentials) return checks
 
     if (!h.authenticated) {
-      checks.push(authFailure(h.error ?? {message: 'the connection closed'}, o.credentials.username))
+      checks.push(authFailure(h.error ?? {message: 'the connection closed'}, o.credentials.username, o.authHint))
       return stop('not authenticated')
     }
     checks.push(pass('auth', `authenticated as "${o.credentials.username}" with ${o.credentials.privateKey ? 'a key' : 'a password'}`))

@@ -29,7 +29,7 @@ export const PATHS = {
 } as const
 
 /** Exec requests the admin endpoint understands. */
-export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain'] as const
+export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear'] as const
 export type ExecCommand = (typeof EXEC_COMMANDS)[number]
 
 export type Role = 'standalone' | 'primary' | 'secondary'
@@ -161,6 +161,7 @@ export const ERROR_CODES = [
   'auth', // authentication failed
   'host-key', // host key changed or not the expected one
   'filtered', // closed by an IP filter before the banner
+  'banned', // closed before the banner because the address is banned after failed logins (the node said so)
   'refused', // the peer refused the operation for another reason
   'io', // disk full, permission, …
   'unknown-command',
@@ -293,9 +294,62 @@ export interface RollbackRequest {
   revision: number
 }
 
+/** `bans` / `bans-clear`: this node only (`local`, what a primary asks each member) or every member (the primary). */
+export interface BansRequest {
+  scope?: 'local' | 'cluster'
+}
+export interface BansClearRequest extends BansRequest {
+  /** One address, or every ban with `all`. */
+  address?: string
+  all?: boolean
+}
+/** One active ban on one node. */
+export interface BanEntry {
+  address: string
+  /** The listener whose failed logins caused it: admin, sftp, ftp (null when unknown). */
+  listener: string | null
+  failures: number
+  until: string
+  secondsLeft: number
+}
+export interface NodeBans {
+  host: string
+  port: number
+  nodeId: string | null
+  bans: BanEntry[]
+  /** The addresses lifted (`bans-clear`). */
+  cleared?: string[]
+  /** Set when the node could not be asked. */
+  error: string | null
+}
+export interface BansResult {
+  nodes: NodeBans[]
+}
+
+/**
+ * The one plain-text line the admin endpoint sends a banned client before closing (RFC 4253 §4.2 allows
+ * lines before the identification string; they must not start with "SSH-"). Clients show it as the error.
+ */
+export const BAN_LINE_PREFIX = 'ftpcluster: banned: '
+
+export function banLine(address: string, node: string, until: string, failures: number): string {
+  return `${BAN_LINE_PREFIX}${address} is banned from the admin endpoint of ${node} until ${until} after ${failures} failed login(s); to lift it: run from another address \`cluster bans clear ${address} --node ${node}\` (or wait until then)\r\n`
+}
+
+/** The message and hint of a ban line, or undefined when `text` does not start with one. */
+export function parseBanLine(text: string): {message: string; hint: string} | undefined {
+  if (!text.startsWith(BAN_LINE_PREFIX)) return undefined
+  const line = text.slice(BAN_LINE_PREFIX.length).split(/\r?\n/)[0]
+  const i = line.indexOf('; to lift it: ')
+  return i < 0 ? {message: line, hint: 'wait for the ban to expire'} : {message: line.slice(0, i), hint: line.slice(i + '; to lift it: '.length)}
+}
+
+/** The identification of the files site's SFTP listener (the admin endpoint adds `_VERSION`): a wrong port. */
+export const FILES_SFTP_IDENT = 'SSH-2.0-ftpcluster'
+
 /** A probe check, as `cluster diagnose --json` shows it. */
 export interface DiagnoseCheck {
-  name: 'dns' | 'tcp' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv' | 'cluster'
+  name: 'dns' | 'tcp' | 'ban' | 'ip-filter' | 'ssh-banner' | 'host-key' | 'auth' | 'sftp' | 'version' | 'clock' | 'ftp' | 'ftp-pasv' | 'cluster'
   ok: boolean
   detail: string
   hint?: string

@@ -61,7 +61,7 @@ describe('configuration commands on a 3-node cluster', () => {
   })
 
   it('users add on the primary: both secondaries serve the new revision within 1 s', async () => {
-    const r = await cli(['users', 'add', 'alice', '--permissions', 'list,download', '--json'], {CLUSTER_USER_PASSWORD: 'alice-pw-1'})
+    const r = await cli(['users', 'add', 'alice', '--permissions', 'list,download', '--json'], {CLUSTER_USER_PASSWORD: 'alice-password-1'})
     assert.equal(r.code, 0, r.stderr)
     const {revision, user} = r.json<Json>()
     assert.deepEqual(user, {name: 'alice', home: '/alice', permissions: ['list', 'download'], publicKeys: [], hasPassword: true, disabled: false})
@@ -70,7 +70,7 @@ describe('configuration commands on a 3-node cluster', () => {
       const alice = (await configOf(s)).users.find((u) => u.name === 'alice')
       assert.match(alice?.passwordHash ?? '', /^scrypt\$/, `${s} has alice with a hash, never the clear password`)
     }
-    await pollUntil(() => AdminClient.connect({host: S2, port: 2222, credentials: {username: 'alice', password: 'alice-pw-1'}, checkHostKey: () => {}, localAddress: ME, timeoutMs: 3000}).then((c) => (c.close(), true)), 'alice logs in on a secondary', 3000)
+    await pollUntil(() => AdminClient.connect({host: S2, port: 2222, credentials: {username: 'alice', password: 'alice-password-1'}, checkHostKey: () => {}, localAddress: ME, timeoutMs: 3000}).then((c) => (c.close(), true)), 'alice logs in on a secondary', 3000)
   })
 
   it('users add without a password or key is a usage error naming --password; a duplicate is refused', async () => {
@@ -98,7 +98,7 @@ describe('configuration commands on a 3-node cluster', () => {
     assert.match(human.stdout, /alice\s+\/alice\s+list,download/)
 
     const before = (await configOf(S1)).users.find((u) => u.name === 'alice')!.passwordHash
-    const pw = await cli(['users', 'passwd', 'alice', '--json'], {CLUSTER_USER_PASSWORD: 'alice-pw-2'})
+    const pw = await cli(['users', 'passwd', 'alice', '--json'], {CLUSTER_USER_PASSWORD: 'alice-password-2'})
     assert.equal(pw.code, 0, pw.stderr)
     await bothAt(pw.json<Json>().revision)
     assert.notEqual((await configOf(S1)).users.find((u) => u.name === 'alice')!.passwordHash, before)
@@ -236,7 +236,7 @@ describe('configuration commands on a 3-node cluster', () => {
   })
 
   it('a change sent to a secondary is refused with the primary\'s address', async () => {
-    const r = await cli(['users', 'add', 'carol', '--password', 'x', '--primary', S1])
+    const r = await cli(['users', 'add', 'carol', '--password', 'carol-password-1', '--primary', S1])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /127\.0\.3\.2:14983/)
     const ip = await cli(['ipfilter', 'add', '--allow', '192.0.2.1', '--primary', S2, '--json'])

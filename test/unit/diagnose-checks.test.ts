@@ -26,7 +26,7 @@ describe('diagnose checks', () => {
   it('ipFilterCheck: closed before any byte gives the exact allow rule', () => {
     const c = ipFilterCheck(false, true, '10.1.2.3')
     assert.equal(c.ok, false)
-    assert.match(c.detail, /^closed before the SSH banner: the node's admin IP filter does not allow 10\.1\.2\.3/)
+    assert.match(c.detail, /^closed before the SSH banner: the admin IP filter of HOST does not allow 10\.1\.2\.3/)
     assert.match(c.hint!, /`cluster ipfilter add --allow 10\.1\.2\.3\/32 --site admin`/)
     assert.equal(allowRuleFor('fd00::7'), 'cluster ipfilter add --allow fd00::7/128 --site admin')
   })
@@ -93,8 +93,8 @@ describe('runDiagnostics against local sockets', () => {
   it('a listener that closes at once is reported as the IP filter, from the local address', async () => {
     const port = await serve((s) => s.destroy())
     const checks = await runDiagnostics({host: '127.0.8.200', port, localAddress: '127.0.8.201', timeoutMs: 2000, version: '0.1.0'})
-    assert.deepEqual(checks.map((c) => [c.name, c.ok]), [['dns', true], ['tcp', true], ['ip-filter', false], ['ssh-banner', false], ['host-key', false]])
-    assert.match(checks[2].hint!, /--allow 127\.0\.8\.201\/32/)
+    assert.deepEqual(checks.map((c) => [c.name, c.ok]), [['dns', true], ['tcp', true], ['ban', true], ['ip-filter', false], ['ssh-banner', false], ['host-key', false]])
+    assert.match(checks[3].hint!, /--allow 127\.0\.8\.201\/32/)
   })
 
   it('a non-SSH service fails the banner check and shows what it said', async () => {
@@ -108,7 +108,7 @@ describe('runDiagnostics against local sockets', () => {
   it('a silent listener passes the IP filter and fails the banner within the timeout', async () => {
     const port = await serve(() => {})
     const checks = await runDiagnostics({host: '127.0.8.200', port, timeoutMs: 300, version: '0.1.0'})
-    assert.deepEqual(checks.slice(2, 4).map((c) => [c.name, c.ok]), [['ip-filter', true], ['ssh-banner', false]])
+    assert.deepEqual(checks.slice(3, 5).map((c) => [c.name, c.ok]), [['ip-filter', true], ['ssh-banner', false]])
   })
 
   it('a name that does not resolve fails dns and skips the rest', async () => {

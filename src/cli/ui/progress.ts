@@ -3,6 +3,12 @@ import {painter} from './style.js'
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
 
+/** `--quiet`: no progress at all. */
+let quietAll = false
+export function setQuiet(quiet: boolean): void {
+  quietAll = quiet
+}
+
 export class Progress {
   private timer: NodeJS.Timeout | undefined
   private frame = 0
@@ -10,7 +16,11 @@ export class Progress {
   private readonly tty = Boolean(process.stderr.isTTY)
   private readonly p = painter(process.stderr)
 
-  constructor(private readonly quiet = false) {}
+  private readonly quiet: boolean
+
+  constructor(quiet = false) {
+    this.quiet = quiet || quietAll
+  }
 
   step(text: string): void {
     if (this.quiet) return
@@ -22,14 +32,19 @@ export class Progress {
 
   done(text: string, ok = true): void {
     if (this.quiet) return
+    this.stopTimer() // a done line ends the spinner: no timer may outlive it (demo Ctrl-C, issue 13)
     this.clear()
     process.stderr.write(`${ok ? this.p.ok('✔') : this.p.bad('✖')} ${text}\n`)
   }
 
   stop(): void {
+    this.stopTimer()
+    this.clear()
+  }
+
+  private stopTimer(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
-    this.clear()
   }
 
   private draw(): void {

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 import {ClusterCommand} from '../../cli/cluster-command.js'
 import {readConfig} from '../../cli/config-edit.js'
 import {compareConfigs, shortValue, type DriftReport, type ServerDrift} from '../../cli/config-drift.js'
@@ -18,6 +18,9 @@ Exit 0 when identical, 3 when not. \`cluster sync\` repairs drift.`
     '<%= config.bin %> <%= command.id %> 127.0.0.3 --json | jq -r \'.changes[].path\'',
   ]
   static override args = {host: Args.string({ignoreStdin: true, description: 'secondary admin endpoint HOST[:PORT] (default: every registered secondary)'})}
+  static override flags = {
+    'show-secrets': Flags.boolean({description: 'show password hashes instead of `scrypt:…`', default: false}),
+  }
 
   async run(): Promise<DriftReport | AllDrift> {
     const primaryClient = await this.connect(this.primaryTarget())
@@ -46,6 +49,6 @@ Exit 0 when identical, 3 when not. \`cluster sync\` repairs drift.`
     if (r.error) return this.log(`${this.paint.bad('✖')} ${at}: ${r.error}`)
     if (r.identical) return this.log(`${this.paint.ok('✔')} ${at} is identical to the primary (revision ${r.primaryRevision})`)
     this.log(`${this.paint.bad('✖')} ${at} differs from the primary: revision ${r.serverRevision} there, ${r.primaryRevision} on the primary; ${r.changes.length} field(s)`)
-    if (r.changes.length) this.log(renderTable(['FIELD', 'PRIMARY', 'SERVER'], r.changes.map((c) => [c.path, shortValue(c.primary), shortValue(c.server)])))
+    if (r.changes.length) this.log(renderTable(['FIELD', 'PRIMARY', 'SERVER'], r.changes.map((c) => [c.path, shortValue(this.redact(c.primary)), shortValue(this.redact(c.server))])))
   }
 }

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {guardAdminFilter, lockoutSubjects} from '../../cli/admin-lockout.js'
-import {usageError} from '../../cli/base-command.js'
+import {cancelled, usageError} from '../../cli/base-command.js'
 import {ClusterCommand} from '../../cli/cluster-command.js'
 import {editConfig, readConfig} from '../../cli/config-edit.js'
 import {contentChanges, readRestorable, rollbackDocument} from '../../cli/config-history.js'
@@ -22,6 +22,7 @@ Nothing is written when the content is already the same. Asks for confirmation o
   static override args = {revision: Args.string({required: true, ignoreStdin: true, description: 'revision to restore, or EPOCH-REVISION of one discarded by failover (see `cluster config history`)'})}
   static override flags = {
     force: Flags.boolean({description: 'apply even if it locks the primary or this machine out of the admin site', default: false}),
+    'show-secrets': Flags.boolean({description: 'show password hashes instead of `scrypt:…`', default: false}),
   }
 
   async run(): Promise<{rolledBack: boolean; from: number | string; revision: number; kept: string[]; changes: ConfigChange[]}> {
@@ -36,7 +37,7 @@ Nothing is written when the content is already the same. Asks for confirmation o
       this.say(`The configuration already has the content of revision ${from} (revision ${current.revision}): nothing to do`)
       return {rolledBack: false, from, revision: current.revision, kept: [], changes: []}
     }
-    if (this.interactive && !(await confirm(`Restore revision ${from} over revision ${current.revision} (${preview.length} field(s)) on every node?`))) throw usageError('cancelled')
+    if (this.interactive && !(await confirm(`Restore revision ${from} over revision ${current.revision} (${preview.length} field(s)) on every node?`))) throw cancelled()
     let kept: string[] = []
     let changes: ConfigChange[] = []
     const config = await editConfig(client, async (c) => {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
-import {ClusterCommand} from '../../cli/cluster-command.js'
+import {ClusterCommand, followFlag} from '../../cli/cluster-command.js'
 import {renderTable} from '../../cli/ui/table.js'
-import {PATHS, type ServersDocument} from '../../protocol/index.js'
+import type {ServersDocument} from '../../protocol/index.js'
 
 export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
   static override summary = 'For cron: exit 0 when every secondary is in sync, 3 otherwise'
@@ -12,11 +12,11 @@ export default class SyncCheck extends ClusterCommand<typeof SyncCheck> {
   ]
   static override flags = {
     'max-age': Flags.integer({description: 'seconds since a secondary was last confirmed identical', min: 1}),
+    follow: followFlag,
   }
 
   async run(): Promise<{inSync: boolean; problems: string[]; servers: ServersDocument['servers']}> {
-    const client = await this.connect(this.primaryTarget())
-    const doc = await client.readJson<ServersDocument>(PATHS.servers)
+    const {doc} = await this.readServers(this.flags.follow)
     const maxAge = this.flags['max-age']
     const problems: string[] = []
     const primary = doc.servers.find((x) => x.role === 'primary')

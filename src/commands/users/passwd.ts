@@ -19,8 +19,9 @@ export default class UsersPasswd extends ClusterCommand<typeof UsersPasswd> {
   async run(): Promise<{revision: number; user: string}> {
     const {name} = this.args
     const client = await this.connect(this.primaryTarget())
-    findUser(await readConfig(client), name) // fail on a wrong name before prompting
-    const hash = await userPasswordHash({flag: this.flags.password, interactive: this.interactive, required: true, name})
+    const current = await readConfig(client)
+    findUser(current, name) // fail on a wrong name before prompting
+    const hash = await userPasswordHash({flag: this.flags.password, interactive: this.interactive, required: true, name, minLength: current.passwordPolicy?.minLength})
     const config = await editConfig(client, (c) => void setPasswordHash(c, name, hash!), `users passwd ${name}`)
     this.say(`${this.paint.ok('Changed')} the password of ${name} at revision ${config.revision}`)
     return {revision: config.revision, user: name}

@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {usageError} from '../../cli/base-command.js'
+import {cancelled, usageError} from '../../cli/base-command.js'
 import {ClusterCommand} from '../../cli/cluster-command.js'
 import {editConfig, readConfig} from '../../cli/config-edit.js'
 import {confirm} from '../../cli/ui/prompt.js'
@@ -19,7 +19,7 @@ export default class UsersRemove extends ClusterCommand<typeof UsersRemove> {
     const client = await this.connect(this.primaryTarget())
     if (this.interactive) {
       findUser(await readConfig(client), name) // say "no such user" before asking
-      if (!(await confirm(`Remove user ${name} from every node?`))) throw usageError('cancelled')
+      if (!(await confirm(`Remove user ${name} from every node?`))) throw cancelled()
     }
     const config = await editConfig(client, (c) => void removeUser(c, name), `users remove ${name}`)
     this.say(`${this.paint.ok('Removed')} user ${name} at revision ${config.revision}; its files were left in place`)

@@ -51,6 +51,11 @@ export class AdminAuthenticator {
       ctx.reject(methods)
       return {}
     }
+    // Only a member's address gets this far while banned (the gate let it through for its cluster key).
+    if (ctx.username !== CLUSTER_SSH_USER && this.defender.isBanned(this.address)) {
+      ctx.reject(methods)
+      return {disconnect: true}
+    }
     if (ctx.username === CLUSTER_SSH_USER) {
       // Any member's cluster key authenticates; epochs and revisions decide what it may change.
       const members = [config.primary?.clusterPublicKey, ...config.servers.map((s) => s.clusterPublicKey)].filter((k): k is string => Boolean(k))
@@ -110,7 +115,7 @@ export class AdminAuthenticator {
     this.failures += 1
     let banned = false
     if (scored) {
-      banned = this.defender.recordFailure(this.address)
+      banned = this.defender.recordFailure(this.address, undefined, 'admin')
       await new Promise((r) => setTimeout(r, this.defender.failDelayMs))
     }
     ctx.reject(methods)

@@ -6,7 +6,7 @@ import ssh2, {type Connection} from 'ssh2'
 import type {ClusterConfig} from '../../config/schema.js'
 import {nodePaths} from '../../config/node-dir.js'
 import {ConnectionGate} from '../../net/connection-gate.js'
-import type {ServiceState} from '../../protocol/index.js'
+import {banLine, formatHostPort, type ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
 import type {NodeRuntime} from '../node-runtime.js'
@@ -68,11 +68,24 @@ export class AdminService implements Service {
     return this.state
   }
 
+  /** A member's own address: a ban never keeps it from its cluster-key login (the authenticator refuses the rest). */
+  private isMember(address: string): boolean {
+    const c = this.node.config
+    return c.primary?.host === address || c.servers.some((s) => s.host === address)
+  }
+
   private onSocket(socket: net.Socket): void {
-    const verdict = this.gate.admit(socket)
+    const address = socket.remoteAddress ?? ''
+    const verdict = this.gate.admitAddress(address, {ignoreBan: this.isMember(address)})
     if (!verdict.ok) {
       this.log.warn('connection refused before the banner', {address: verdict.address, reason: verdict.reason})
-      socket.destroy()
+      const ban = verdict.reason === 'banned' ? this.node.defender.banInfo(address) : undefined
+      if (ban) {
+        // One line before the identification (RFC 4253 §4.2), so the client can say why and how to lift it.
+        socket.on('error', () => {})
+        socket.end(banLine(address, formatHostPort(this.node.settings.bind, this.port), ban.until, ban.failures))
+        setTimeout(() => socket.destroy(), 1000).unref()
+      } else socket.destroy()
       return
     }
     this.sockets.add(socket)

@@ -37,7 +37,7 @@ async function pass(c: FtpConnection, password: string): Promise<void> {
     return c.reply(230, 'Login successful')
   }
   c.authTries += 1
-  const banned = c.host.defender.recordFailure(c.address)
+  const banned = c.host.defender.recordFailure(c.address, undefined, 'ftp')
   c.host.log.info('ftp login failed', {user: name.slice(0, 64), address: c.address, banned})
   await delay(c.host.defender.failDelayMs)
   if (banned || c.authTries >= config.limits.maxAuthTries) return c.close(421, 'Too many failed logins, closing control connection')

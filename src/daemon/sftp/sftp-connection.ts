@@ -154,7 +154,7 @@ export class SftpConnection {
   /** A failed attempt: counts toward MaxAuthTries; password and signature failures also feed the defender. */
   private fail(ctx: AuthContext, penalize: boolean): void {
     this.failures += 1
-    const banned = penalize && this.env.defender.recordFailure(this.address)
+    const banned = penalize && this.env.defender.recordFailure(this.address, undefined, 'sftp')
     const limits = this.env.limits()
     const finish = () => {
       if (this.closed) return
