@@ -89,4 +89,110 @@ describe('stripe gateway (3 storage nodes, real clients)', () => {
       c.close()
     }
   })
+
+  /** Writes `n` random files named `<prefix>-<i>.bin` locally (sizes 1 KiB … 300 KiB) and remembers them. */
+  function makeFiles(dir: string, prefix: string, n: number): string[] {
+    const d = path.join(local, dir)
+    mkdirSync(d, {recursive: true})
+    const names: string[] = []
+    for (let i = 0; i < n; i++) {
+      const name = `${prefix}-${i}.bin`
+      const body = randomBytes(1024 + Math.floor(Math.random() * 300 * 1024))
+      writeFileSync(path.join(d, name), body)
+      files.set(`${dir}/${name}`, body)
+      names.push(name)
+    }
+    return names
+  }
+
+  function assertSame(dir: string, names: string[], downloaded: string): void {
+    for (const n of names) {
+      const got = readFileSync(path.join(downloaded, n))
+      assert.equal(sha(got), sha(files.get(`${dir}/${n}`)!), `${dir}/${n} differs after the round trip`)
+    }
+  }
+
+  for (const mode of ['active', 'passive'] as const) {
+    it(`stripe gateway: curl in ${mode} mode uploads 10 files and downloads them byte-identical`, {skip: !hasTool('curl')}, async () => {
+      const dir = `curl-${mode}`
+      const names = makeFiles(dir, 'c', 10)
+      const ip = mode === 'active' ? '127.0.70.21' : '127.0.70.22'
+      const modeArgs = mode === 'active' ? ['-P', ip] : []
+      const base = `ftp://${G}:${GATEWAY_PORT}/${dir}/`
+      const up = await run('curl', ['-sS', '--interface', ip, ...modeArgs, '--ftp-create-dirs', '-u', `${USER}:${PASSWORD}`, ...names.flatMap((n) => ['-T', path.join(local, dir, n), base])])
+      assert.equal(up.code, 0, up.stderr)
+      const out = path.join(local, `${dir}-down`)
+      mkdirSync(out, {recursive: true})
+      const down = await run('curl', ['-sS', '--interface', ip, ...modeArgs, '-u', `${USER}:${PASSWORD}`, ...names.flatMap((n) => ['-o', path.join(out, n), base + n])])
+      assert.equal(down.code, 0, down.stderr)
+      assertSame(dir, names, out)
+    })
+  }
+
+  for (const mode of ['active', 'relay', 'pret'] as const) {
+    it(`stripe gateway: lftp (${mode}) mirrors 10 files up and back byte-identical`, {skip: !hasTool('lftp')}, async () => {
+      const dir = `lftp-${mode}`
+      const names = makeFiles(dir, 'l', 10)
+      const ip = {active: '127.0.70.23', relay: '127.0.70.24', pret: '127.0.70.25'}[mode]
+      const out = path.join(local, `${dir}-down`)
+      mkdirSync(out, {recursive: true})
+      const settings = [
+        `set net:socket-bind-ipv4 ${ip}`,
+        'set net:max-retries 1',
+        'set cmd:fail-exit yes',
+        'set ftp:ssl-allow no',
+        `set ftp:passive-mode ${mode === 'active' ? 'off' : 'on'}`,
+        `set ftp:use-pret ${mode === 'pret' ? 'true' : 'false'}`,
+        'debug -o ' + path.join(local, `${dir}.log`) + ' 5',
+      ]
+      const script = [...settings, `open -u ${USER},${PASSWORD} ftp://${G}:${GATEWAY_PORT}`, `mkdir -p /${dir}`, `cd /${dir}`, `lcd ${path.join(local, dir)}`, `mput ${names.join(' ')}`, `lcd ${out}`, `mget ${names.join(' ')}`, 'bye'].join('\n')
+      const scriptFile = path.join(local, `${dir}.lftp`)
+      writeFileSync(scriptFile, script + '\n')
+      const r = await run('lftp', ['-f', scriptFile])
+      assert.equal(r.code, 0, r.stderr + r.stdout)
+      assertSame(dir, names, out)
+      const log = readFileSync(path.join(local, `${dir}.log`), 'utf8')
+      if (mode === 'pret') {
+        assert.match(log, /---> PRET RETR/, 'lftp used PRET')
+        assert.match(log, /227 Entering Passive Mode \(127,0,70,[345],/, 'after PRET the passive port is a storage node\'s')
+        assert.doesNotMatch(log, /227 Entering Passive Mode \(127,0,70,2,/)
+      }
+      if (mode === 'active') assert.match(log, /---> (PORT|EPRT)/)
+    })
+  }
+
+  it('stripe gateway: Python ftplib in active mode uploads and downloads 10 files byte-identical', {skip: !existsSync('/usr/bin/python3')}, async () => {
+    const dir = 'ftplib-active'
+    const names = makeFiles(dir, 'p', 10)
+    const out = path.join(local, `${dir}-down`)
+    mkdirSync(out, {recursive: true})
+    const py = `
+import ftplib, os, sys
+ftp = ftplib.FTP(source_address=('127.0.70.26', 0), timeout=30)
+ftp.connect('${G}', ${GATEWAY_PORT})
+ftp.login('${USER}', '${PASSWORD}')
+ftp.set_pasv(False)
+ftp.mkd('/${dir}')
+ftp.cwd('/${dir}')
+names = sys.argv[1:]
+for n in names:
+    with open(os.path.join('${path.join(local, dir)}', n), 'rb') as f:
+        ftp.storbinary('STOR ' + n, f)
+for n in names:
+    with open(os.path.join('${out}', n), 'wb') as f:
+        ftp.retrbinary('RETR ' + n, f.write)
+print(ftp.size(names[0]))
+ftp.quit()
+`
+    const r = await run('/usr/bin/python3', ['-c', py, ...names])
+    assert.equal(r.code, 0, r.stderr)
+    assertSame(dir, names, out)
+  })
+
+  it('stripe gateway: the 60 client files are spread over all 3 nodes, none holding fewer than 10', () => {
+    const dirs = ['curl-active', 'curl-passive', 'lftp-active', 'lftp-relay', 'lftp-pret', 'ftplib-active']
+    const counts = NODES.map((ip) => dirs.reduce((n, d) => n + piecesOn(root, ip, d).length, 0))
+    assert.equal(counts.reduce((a, b) => a + b, 0), 60, `pieces per node: ${counts.join(', ')}`)
+    for (const c of counts) assert.ok(c >= 10, `pieces per node: ${counts.join(', ')}`)
+  })
 })
