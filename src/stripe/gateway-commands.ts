@@ -86,7 +86,10 @@ function takeMode(c: FtpConnection, verb: string, path: string): Mode | null {
   s.active = null
   s.pret = null
   s.direct = null
-  if (active) return {kind: 'active', target: active}
+  if (active) {
+    c.data.reset()
+    return {kind: 'active', target: active}
+  }
   if (direct && direct.verb === verb && direct.path === path) return {kind: 'direct', nodeId: direct.nodeId, handle: direct.handle}
   if (c.data.configured) return {kind: 'relay'}
   return null
@@ -406,6 +409,7 @@ function port(c: FtpConnection, target: HostPort | null, verb: string): void {
   if (!vetActiveAddress(c, target, verb)) return
   resetData(c)
   state(c).active = target
+  c.data.setActive(target) // listings are sent by the gateway itself, to the same vetted address
   c.reply(200, `${verb} command successful. Consider using PASV.`)
 }
 

@@ -195,4 +195,86 @@ ftp.quit()
     assert.equal(counts.reduce((a, b) => a + b, 0), 60, `pieces per node: ${counts.join(', ')}`)
     for (const c of counts) assert.ok(c >= 10, `pieces per node: ${counts.join(', ')}`)
   })
+
+  it('stripe gateway: MKD, MLSD, NLST, STAT, MFMT/MDTM, RNFR/RNTO of a file and a directory, DELE, RMD come from the catalogue', async () => {
+    const c = await FtpControl.open(G, GATEWAY_PORT, '127.0.70.27')
+    try {
+      await c.login()
+      assert.match(await c.cmd('MKD /meta'), /^257/)
+      assert.match(await c.cmd('MKD /meta'), /^550/)
+      const l = await c.activeListener('127.0.70.27')
+      const up = await import('node:net').then(({createServer}) => createServer())
+      await new Promise<void>((r) => up.listen({host: '127.0.70.27', port: 0}, () => r()))
+      const upPort = (up.address() as {port: number}).port
+      up.once('connection', (sock) => {
+        sock.end('meta content')
+        up.close()
+      })
+      l.server.close()
+      assert.match(await c.cmd(`EPRT |1|127.0.70.27|${upPort}|`), /^200/)
+      assert.match(await c.cmd('STOR /meta/a.txt'), /^150/)
+      assert.match(await c.reply(), /^226/)
+      assert.match(await c.cmd('MFMT 20200102030405 /meta/a.txt'), /^213/)
+      assert.match(await c.cmd('MDTM /meta/a.txt'), /^213 20200102030405/)
+      assert.match(await c.cmd('STAT /meta'), /^213/)
+      const list = await c.activeListener('127.0.70.27')
+      assert.match(await c.cmd('MLSD /meta'), /^150/)
+      assert.match(await c.reply(), /^226/)
+      assert.match((await list.accepted).data.toString(), /type=file;size=12;modify=20200102030405;.* a\.txt\r\n/)
+      assert.match(await c.cmd('RNFR /meta/a.txt'), /^350/)
+      assert.match(await c.cmd('RNTO /meta/b.txt'), /^250/)
+      assert.match(await c.cmd('SIZE /meta/a.txt'), /^550/)
+      assert.match(await c.cmd('SIZE /meta/b.txt'), /^213 12/)
+      assert.match(await c.cmd('RNFR /meta'), /^350/)
+      assert.match(await c.cmd('RNTO /meta2'), /^250/)
+      assert.match(await c.cmd('SIZE /meta2/b.txt'), /^213 12/)
+      const holders = NODES.filter((ip) => piecesOn(root, ip, '../alice/meta2').includes('b.txt'))
+      assert.equal(holders.length, 1, 'the piece moved with its directory on the node')
+      const nl = await c.activeListener('127.0.70.27')
+      assert.match(await c.cmd('NLST /meta2'), /^150/)
+      assert.match(await c.reply(), /^226/)
+      assert.equal((await nl.accepted).data.toString(), 'b.txt\r\n')
+      assert.match(await c.cmd('RMD /meta2'), /^550/, 'not empty')
+      assert.match(await c.cmd('DELE /meta2/b.txt'), /^250/)
+      assert.deepEqual(NODES.flatMap((ip) => piecesOn(root, ip, '../alice/meta2')), [], 'the piece is deleted on its node')
+      assert.match(await c.cmd('RMD /meta2'), /^250/)
+      assert.match(await c.cmd('CWD /meta2'), /^550/)
+      assert.match(await c.cmd('STOR /.x.stripe-meta'), /^553/, 'reserved piece-store names are refused')
+    } finally {
+      c.close()
+    }
+  })
+
+  it('stripe gateway: with a storage node down, LIST still shows its files (marked unreadable) and RETR says 450 naming the node', async () => {
+    const down = cluster.nodes[0]
+    down.kill()
+    await new Promise((r) => down.process!.once('exit', r))
+    const c = await FtpControl.open(G, GATEWAY_PORT, '127.0.70.28')
+    try {
+      await c.login()
+      const dir = 'curl-active'
+      const onDown = piecesOn(root, down.bind, dir)
+      assert.ok(onDown.length > 0)
+      const l = await c.activeListener('127.0.70.28')
+      assert.match(await c.cmd(`LIST /${dir}`), /^150/)
+      assert.match(await c.reply(), /^226/)
+      const text = (await l.accepted).data.toString()
+      assert.equal(text.trim().split('\r\n').length, 10, 'every file is listed')
+      for (const n of onDown) assert.match(text, new RegExp(`^-{10} .* ${n.replace('.', '\\.')}$`, 'm'), `${n} is marked`)
+      let r = ''
+      for (let i = 0; i < 50; i++) {
+        const p = await c.activeListener('127.0.70.28')
+        r = await c.cmd(`RETR /${dir}/${onDown[0]}`)
+        p.server.close()
+        if (r.startsWith('450')) break
+        if (r.startsWith('150')) await c.reply()
+        await new Promise((res) => setTimeout(res, 100)) // the link notices the node's death within a moment
+      }
+      assert.match(r, new RegExp(`^450 .*storage node ${down.bind.replace(/\./g, '\\.')}:14983.*down`))
+    } finally {
+      c.close()
+      await down.start()
+    }
+    await cluster.ready()
+  })
 })
