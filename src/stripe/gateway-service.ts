@@ -1,0 +1,142 @@
+// The gateway: the catalogue, the links to the storage nodes, placement, and the FTP engine listening on
+// `stripe.port` (explicit FTPS) with the gateway's data verbs and the catalogue-backed session. Same
+// connection gate, defender, IP filter (files site) and PROXY support as every listener.
+import type {ClusterConfig} from '../config/schema.js'
+import {FtpService} from '../daemon/ftp/ftp-service.js'
+import type {Logger} from '../daemon/log.js'
+import type {Service, ServiceContext} from '../daemon/service.js'
+import type {ServiceState} from '../protocol/index.js'
+import type {Catalogue, ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
+import {gatewayCommands, type Gateway} from './gateway-commands.js'
+import {GatewaySession} from './gateway-session.js'
+import {MemoryCatalogue} from './memory-catalogue.js'
+import {NodeLinks} from './node-links.js'
+import {stripeTlsContext} from './tls-keys.js'
+
+let rr = 0
+/** Placement until placement.ts (stripe-catalogue) is merged: most free relative to capacity, floor, round-robin on ties. */
+const choosePlacement: ChoosePlacement = (candidates, opts) => {
+  const ok = candidates.filter((c) => c.up && !c.draining && !opts.exclude?.has(c.nodeId) && c.capacityBytes - c.usedBytes - opts.sizeHint >= opts.floorBytes)
+  const ratio = (c: PlacementCandidate) => (c.capacityBytes - c.usedBytes) / Math.max(1, c.capacityBytes)
+  rr += 1
+  const sorted = ok.map((c, i) => ({c, k: (i + rr) % ok.length})).sort((a, b) => ratio(b.c) - ratio(a.c) || a.k - b.k)
+  return sorted.slice(0, opts.replicas).map((x) => x.c.nodeId)
+}
+
+/** How often the gateway re-reads the nodes' space (placement also counts its own writes in between). */
+const SPACE_REFRESH_MS = 5000
+
+export class GatewayService implements Service, Gateway {
+  readonly name = 'stripe-gateway'
+  readonly catalogue: Catalogue
+  readonly links: NodeLinks
+  readonly busy = new Set<string>()
+  readonly log: Logger
+  readonly bind: string
+  readonly dataTimeoutMs: number
+  private readonly ftp: FtpService
+  private readonly spaces = new Map<string, NodeSpace>()
+  private spaceTimer: NodeJS.Timeout | null = null
+  private tlsSource = ''
+  private tlsContext: ReturnType<typeof stripeTlsContext> | null = null
+  private readonly startedPort: number
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    clusterKey: string,
+    options: {dataTimeoutMs?: number; catalogue?: Catalogue} = {},
+  ) {
+    this.log = ctx.log.child('stripe-gateway')
+    this.bind = ctx.settings.bind
+    this.dataTimeoutMs = options.dataTimeoutMs ?? 15_000
+    this.catalogue = options.catalogue ?? new MemoryCatalogue()
+    this.links = new NodeLinks(() => ctx.store.current, clusterKey, ctx.settings.bind, this.log)
+    this.links.onChange((nodeId, up) => {
+      if (up) void this.refreshSpace(nodeId)
+    })
+    this.startedPort = ctx.store.current.stripe.port
+    this.ftp = new FtpService(ctx, {
+      name: 'stripe-ftp',
+      listeners: (config) => [{port: config.stripe.port, implicit: false}],
+      commands: gatewayCommands(this),
+      tls: () => this.tls(),
+      openSession: async (user) => new GatewaySession(user, this),
+      dataTimeoutMs: this.dataTimeoutMs,
+    })
+  }
+
+  private config(): ClusterConfig {
+    return this.ctx.store.current
+  }
+
+  private tls() {
+    const c = this.config()
+    const source = c.serviceIdentity.tlsCert + c.serviceIdentity.tlsKey
+    if (!this.tlsContext || source !== this.tlsSource) {
+      this.tlsContext = stripeTlsContext(c)
+      this.tlsSource = source
+    }
+    return this.tlsContext
+  }
+
+  replicas(): number {
+    return this.config().stripe.replicas
+  }
+
+  private candidates(): PlacementCandidate[] {
+    return this.config().stripe.nodes.map((n) => {
+      const space = this.spaces.get(n.nodeId)
+      return {nodeId: n.nodeId, up: Boolean(this.links.get(n.nodeId)?.up && space), draining: n.state === 'draining', capacityBytes: space?.capacityBytes ?? 0, usedBytes: space?.usedBytes ?? 0}
+    })
+  }
+
+  choose(sizeHint: number, exclude: ReadonlySet<string>): string[] {
+    return choosePlacement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
+  }
+
+  stored(nodeId: string, deltaBytes: number): void {
+    const s = this.spaces.get(nodeId)
+    if (!s) return
+    s.usedBytes += deltaBytes
+    s.freeBytes = Math.max(0, s.capacityBytes - s.usedBytes)
+  }
+
+  private async refreshSpace(nodeId?: string): Promise<void> {
+    const links = nodeId ? [this.links.get(nodeId)].filter((l) => l !== undefined) : this.links.all()
+    await Promise.allSettled(links.filter((l) => l.up).map(async (l) => this.spaces.set(l.node.nodeId, await l.space())))
+  }
+
+  /** Every configured node's link is up and its space known. */
+  allLinksUp(): boolean {
+    return this.config().stripe.nodes.every((n) => this.links.get(n.nodeId)?.up && this.spaces.has(n.nodeId))
+  }
+
+  needsRestart(config: ClusterConfig): boolean {
+    return config.stripe.port !== this.startedPort
+  }
+
+  async start(): Promise<void> {
+    this.links.sync(this.config().stripe.nodes)
+    this.spaceTimer = setInterval(() => void this.refreshSpace(), SPACE_REFRESH_MS)
+    this.spaceTimer.unref()
+    await this.ftp.start()
+  }
+
+  async stop(deadlineMs = 5000): Promise<void> {
+    if (this.spaceTimer) clearInterval(this.spaceTimer)
+    await this.ftp.stop(deadlineMs)
+    this.links.close()
+    this.catalogue.close()
+  }
+
+  reload(config: ClusterConfig, previous?: ClusterConfig): void {
+    this.links.sync(config.stripe.nodes)
+    void this.ftp.reload(config, previous ?? config)
+  }
+
+  /** `starting` until every storage node is linked (placement would otherwise skip it). */
+  status(): ServiceState {
+    const s = this.ftp.status()
+    return s === 'up' && !this.allLinksUp() ? 'starting' : s
+  }
+}

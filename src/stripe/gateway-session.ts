@@ -1,0 +1,199 @@
+// A user's view of the striped tree on the gateway: the FileSession the FTP engine's metadata verbs (LIST,
+// MLSD, NLST, SIZE, MDTM, MFMT, DELE, RNFR/RNTO, MKD, RMD, STAT, CWD) run on, answered from the catalogue so
+// they work while a node is down. The user's "/" is their home inside the cluster-wide tree. Changes go to
+// the catalogue (durable) and to the nodes holding pieces; data transfers are the gateway's own verbs.
+import path from 'node:path'
+import type {Permission, User} from '../config/schema.js'
+import {fileError} from '../daemon/session/file-errors.js'
+import {normalizeVirtual} from '../daemon/session/path-jail.js'
+import {hasPermission, requirePermission} from '../daemon/session/permissions.js'
+import type {FileSession, FileStat} from '../daemon/session/types.js'
+import type {Catalogue, CatalogueEntry} from './contract.js'
+import type {NodeLinks} from './node-links.js'
+import {isReservedName} from './piece-store.js'
+
+/** What a session needs from the gateway. */
+export interface GatewayCore {
+  catalogue: Catalogue
+  links: NodeLinks
+  /** Paths with an upload in progress (a second writer gets 450). */
+  busy: Set<string>
+}
+
+export class GatewaySession implements FileSession {
+  private currentUser: User
+  readonly home: string
+
+  constructor(user: User, private readonly core: GatewayCore) {
+    this.currentUser = user
+    this.home = normalizeVirtual(user.home)
+  }
+
+  get user(): User {
+    return this.currentUser
+  }
+
+  updateUser(user: User): void {
+    this.currentUser = user
+  }
+
+  can(permission: Permission): boolean {
+    return hasPermission(this.currentUser, permission)
+  }
+
+  resolve(clientPath: string, cwd = '/'): string {
+    const v = normalizeVirtual(clientPath, cwd)
+    if (v.split('/').some((p) => isReservedName(p))) throw fileError('invalid-path', v, 'names of the form .NAME.stripe-meta / .stripe-part are reserved')
+    return v
+  }
+
+  /** The catalogue path of a virtual path of this user. */
+  cat(virtualPath: string): string {
+    const v = normalizeVirtual(virtualPath)
+    return v === '/' ? this.home : path.posix.join(this.home, v)
+  }
+
+  entry(virtualPath: string): CatalogueEntry | undefined {
+    const c = this.cat(virtualPath)
+    return this.core.catalogue.get(c) ?? (c === this.home || c === '/' ? homeEntry(c) : undefined)
+  }
+
+  /** Live node ids of an entry (links up). */
+  liveNodes(e: CatalogueEntry): string[] {
+    return e.nodes.filter((n) => this.core.links.get(n)?.up)
+  }
+
+  private toStat(e: CatalogueEntry): FileStat {
+    const mtime = new Date(e.mtimeMs)
+    // a file none of whose nodes is up is listed without read bits: the client sees it exists but is offline
+    const mode = e.type === 'dir' ? 0o40755 : this.liveNodes(e).length > 0 ? 0o100644 : 0o100000
+    return {name: e.path === this.home ? '/' : path.posix.basename(e.path), size: e.size, mtime, atime: mtime, mode, isDirectory: e.type === 'dir', isFile: e.type === 'file', isSymlink: false, uid: 0, gid: 0}
+  }
+
+  async stat(virtualPath: string): Promise<FileStat> {
+    requirePermission(this.currentUser, 'list', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    return this.toStat(e)
+  }
+
+  async list(virtualPath: string): Promise<FileStat[]> {
+    requirePermission(this.currentUser, 'list', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
+    return this.core.catalogue.list(this.cat(virtualPath)).map((c) => this.toStat(c))
+  }
+
+  openRead(virtualPath: string): never {
+    throw fileError('io', virtualPath, 'striped files are read through the gateway\'s transfer verbs')
+  }
+
+  openWrite(virtualPath: string): never {
+    throw fileError('io', virtualPath, 'striped files are written through the gateway\'s transfer verbs')
+  }
+
+  async mkdir(virtualPath: string): Promise<void> {
+    requirePermission(this.currentUser, 'mkdir', virtualPath)
+    if (this.entry(virtualPath)) throw fileError('exists', virtualPath)
+    const parent = this.entry(path.posix.dirname(virtualPath))
+    if (!parent) throw fileError('not-found', virtualPath)
+    if (parent.type !== 'dir') throw fileError('not-directory', virtualPath)
+    const c = this.cat(virtualPath)
+    this.core.catalogue.mkdir(c, this.currentUser.name)
+    // empty directories exist on the nodes too, so a rescan finds them; a down node learns it at remerge
+    await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.mkdir(c)))
+  }
+
+  async rmdir(virtualPath: string): Promise<void> {
+    requirePermission(this.currentUser, 'delete', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
+    const c = this.cat(virtualPath)
+    if (this.core.catalogue.list(c, 1).length > 0) throw fileError('not-empty', virtualPath)
+    this.core.catalogue.remove(c)
+    await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.rmdir(c)))
+  }
+
+  async remove(virtualPath: string): Promise<void> {
+    requirePermission(this.currentUser, 'delete', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    if (e.type === 'dir') throw fileError('is-directory', virtualPath)
+    const c = this.cat(virtualPath)
+    if (this.core.busy.has(c)) throw fileError('busy', virtualPath)
+    // the catalogue is the truth: once it forgets the file, a piece left on a down node is surplus at remerge
+    this.core.catalogue.remove(c)
+    await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.remove(c)))
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    requirePermission(this.currentUser, 'rename', from)
+    const e = this.entry(from)
+    if (!e) throw fileError('not-found', from)
+    const src = this.cat(from)
+    const dst = this.cat(to)
+    if (src === this.home) throw fileError('permission', from, 'the home directory cannot be renamed')
+    if (dst === src) return
+    if (dst.startsWith(src + '/')) throw fileError('invalid-path', to, 'a directory cannot move into itself')
+    const target = this.entry(to)
+    if (target?.type === 'dir') throw fileError('exists', to)
+    if (target && !this.can('overwrite')) throw fileError('permission', to, 'permission denied (needs "overwrite")')
+    const parent = this.entry(path.posix.dirname(to))
+    if (!parent || parent.type !== 'dir') throw fileError('not-found', to)
+    if (this.core.busy.has(src) || this.core.busy.has(dst)) throw fileError('busy', from)
+    // every node that may hold a piece under the name must take the rename now, or its copy would be
+    // orphaned: refuse while one of them is down (the client may retry)
+    const involved = e.type === 'file' ? e.nodes : this.core.links.all().map((l) => l.node.nodeId)
+    const down = involved.filter((n) => !this.core.links.get(n)?.up)
+    if (down.length > 0) throw fileError('busy', from, `storage node ${down.join(', ')} is down`)
+    const generation = this.core.catalogue.nextGeneration()
+    const done: string[] = []
+    try {
+      for (const n of involved) {
+        await this.core.links.get(n)!.rename(src, dst, generation)
+        done.push(n)
+      }
+    } catch (error) {
+      await Promise.allSettled(done.map((n) => this.core.links.get(n)!.rename(dst, src, generation)))
+      throw fileError('io', from, (error as Error).message)
+    }
+    if (target) {
+      this.core.catalogue.remove(dst)
+      const stale = target.nodes.filter((n) => !involved.includes(n))
+      await Promise.allSettled(stale.map((n) => this.core.links.get(n)?.remove(dst)))
+    }
+    this.core.catalogue.rename(src, dst)
+  }
+
+  async chmod(virtualPath: string): Promise<void> {
+    throw fileError('permission', virtualPath, 'modes are not kept for striped files')
+  }
+
+  async setTimes(virtualPath: string, _atime: Date, mtime: Date): Promise<void> {
+    requirePermission(this.currentUser, 'overwrite', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    const c = this.cat(virtualPath)
+    this.core.catalogue.setMtime(c, mtime.getTime())
+    if (e.type === 'file') await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.setMtime(c, mtime.getTime())))
+  }
+
+  async statfs(): Promise<{blockSize: number; blocks: number; freeBlocks: number; availableBlocks: number; files: number; freeFiles: number}> {
+    let capacity = 0
+    let free = 0
+    const spaces = await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.space()))
+    for (const s of spaces) {
+      if (s.status !== 'fulfilled') continue
+      capacity += s.value.capacityBytes
+      free += s.value.freeBytes
+    }
+    const bs = 4096
+    return {blockSize: bs, blocks: Math.floor(capacity / bs), freeBlocks: Math.floor(free / bs), availableBlocks: Math.floor(free / bs), files: 0, freeFiles: 0}
+  }
+}
+
+function homeEntry(p: string): CatalogueEntry {
+  return {path: p, type: 'dir', size: 0, mtimeMs: Date.now(), owner: '', sha256: null, nodes: [], generation: 0}
+}
