@@ -6,29 +6,23 @@ import {FtpService} from '../daemon/ftp/ftp-service.js'
 import type {Logger} from '../daemon/log.js'
 import type {Service, ServiceContext} from '../daemon/service.js'
 import type {ServiceState} from '../protocol/index.js'
-import type {Catalogue, ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
+import type {NodeSpace, PlacementCandidate} from './contract.js'
 import {gatewayCommands, type Gateway} from './gateway-commands.js'
 import {GatewaySession} from './gateway-session.js'
-import {MemoryCatalogue} from './memory-catalogue.js'
+import path from 'node:path'
+import {openCatalogue, type SqliteCatalogue} from './catalogue.js'
+import {StripeMaintenance} from './maintenance.js'
+import {createPlacement} from './placement.js'
 import {NodeLinks} from './node-links.js'
 import {stripeTlsContext} from './tls-keys.js'
-
-let rr = 0
-/** Placement until placement.ts (stripe-catalogue) is merged: most free relative to capacity, floor, round-robin on ties. */
-const choosePlacement: ChoosePlacement = (candidates, opts) => {
-  const ok = candidates.filter((c) => c.up && !c.draining && !opts.exclude?.has(c.nodeId) && c.capacityBytes - c.usedBytes - opts.sizeHint >= opts.floorBytes)
-  const ratio = (c: PlacementCandidate) => (c.capacityBytes - c.usedBytes) / Math.max(1, c.capacityBytes)
-  rr += 1
-  const sorted = ok.map((c, i) => ({c, k: (i + rr) % ok.length})).sort((a, b) => ratio(b.c) - ratio(a.c) || a.k - b.k)
-  return sorted.slice(0, opts.replicas).map((x) => x.c.nodeId)
-}
 
 /** How often the gateway re-reads the nodes' space (placement also counts its own writes in between). */
 const SPACE_REFRESH_MS = 5000
 
 export class GatewayService implements Service, Gateway {
   readonly name = 'stripe-gateway'
-  readonly catalogue: Catalogue
+  readonly catalogue: SqliteCatalogue
+  readonly maintenance: StripeMaintenance
   readonly links: NodeLinks
   readonly busy = new Set<string>()
   readonly log: Logger
@@ -40,21 +34,23 @@ export class GatewayService implements Service, Gateway {
   private tlsSource = ''
   private tlsContext: ReturnType<typeof stripeTlsContext> | null = null
   private readonly startedPort: number
+  private readonly choosePlacement = createPlacement()
 
   constructor(
     private readonly ctx: ServiceContext,
     clusterKey: string,
-    options: {dataTimeoutMs?: number; catalogue?: Catalogue} = {},
+    options: {dataTimeoutMs?: number; catalogue?: SqliteCatalogue} = {},
   ) {
     this.log = ctx.log.child('stripe-gateway')
     this.bind = ctx.settings.bind
     this.dataTimeoutMs = options.dataTimeoutMs ?? 15_000
-    this.catalogue = options.catalogue ?? new MemoryCatalogue()
+    this.catalogue = options.catalogue ?? openCatalogue(path.join(ctx.dataDir, 'stripe', 'catalogue.db'))
     this.links = new NodeLinks(() => ctx.store.current, clusterKey, ctx.settings.bind, this.log)
     this.links.onChange((nodeId, up) => {
       if (up) void this.refreshSpace(nodeId)
     })
     this.startedPort = ctx.store.current.stripe.port
+    this.maintenance = new StripeMaintenance({catalogue: this.catalogue, links: this.links, log: this.log, settings: () => this.config().stripe, choose: (size, exclude) => this.choose(size, exclude), busy: this.busy})
     this.ftp = new FtpService(ctx, {
       name: 'stripe-ftp',
       listeners: (config) => [{port: config.stripe.port, implicit: false}],
@@ -91,7 +87,7 @@ export class GatewayService implements Service, Gateway {
   }
 
   choose(sizeHint: number, exclude: ReadonlySet<string>): string[] {
-    return choosePlacement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
+    return this.choosePlacement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
   }
 
   stored(nodeId: string, deltaBytes: number): void {
@@ -119,11 +115,14 @@ export class GatewayService implements Service, Gateway {
     this.links.sync(this.config().stripe.nodes)
     this.spaceTimer = setInterval(() => void this.refreshSpace(), SPACE_REFRESH_MS)
     this.spaceTimer.unref()
+    // rescan of an empty catalogue, remerge of returning nodes, re-replication after the grace period
+    this.maintenance.start()
     await this.ftp.start()
   }
 
   async stop(deadlineMs = 5000): Promise<void> {
     if (this.spaceTimer) clearInterval(this.spaceTimer)
+    this.maintenance.close()
     await this.ftp.stop(deadlineMs)
     this.links.close()
     this.catalogue.close()
