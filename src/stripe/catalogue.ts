@@ -265,6 +265,16 @@ export class SqliteCatalogue implements Catalogue {
     return out
   }
 
+  /** How many files have fewer than `replicas` copies among `liveNodes` (status), without holding them. */
+  countUnderReplicated(replicas: number, liveNodes: string[]): number {
+    const live = new Set(liveNodes)
+    let n = 0
+    for (let page = this.files('', 5000); page.length; page = this.files(page[page.length - 1].path, 5000)) {
+      for (const e of page) if (e.nodes.filter((x) => live.has(x)).length < replicas) n += 1
+    }
+    return n
+  }
+
   stats(): {files: number; dirs: number; bytes: number; perNode: Map<string, {files: number; bytes: number}>} {
     const perNode = new Map(this.q.nodeStats.all().map((r) => [r.node, {files: r.files, bytes: r.bytes}] as const))
     return {files: this.q.meta.get('files')!.value, dirs: this.q.meta.get('dirs')!.value, bytes: this.q.meta.get('bytes')!.value, perNode}

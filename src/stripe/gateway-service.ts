@@ -5,13 +5,14 @@ import type {ClusterConfig} from '../config/schema.js'
 import {FtpService} from '../daemon/ftp/ftp-service.js'
 import type {Logger} from '../daemon/log.js'
 import type {Service, ServiceContext} from '../daemon/service.js'
-import type {ServiceState} from '../protocol/index.js'
+import type {ServiceState, StripeStatus} from '../protocol/index.js'
 import type {NodeSpace, PlacementCandidate} from './contract.js'
 import {gatewayCommands, type Gateway} from './gateway-commands.js'
 import {GatewaySession} from './gateway-session.js'
 import path from 'node:path'
 import {openCatalogue, type SqliteCatalogue} from './catalogue.js'
 import {StripeMaintenance} from './maintenance.js'
+import {buildStripeStatus} from './status.js'
 import {createPlacement} from './placement.js'
 import {NodeLinks} from './node-links.js'
 import {stripeTlsContext} from './tls-keys.js'
@@ -100,6 +101,16 @@ export class GatewayService implements Service, Gateway {
   private async refreshSpace(nodeId?: string): Promise<void> {
     const links = nodeId ? [this.links.get(nodeId)].filter((l) => l !== undefined) : this.links.all()
     await Promise.allSettled(links.filter((l) => l.up).map(async (l) => this.spaces.set(l.node.nodeId, await l.space())))
+  }
+
+  /** `cluster stripe status`: fresh space reports from the nodes that are up, the catalogue for the others. */
+  async stripeStatus(): Promise<StripeStatus> {
+    await this.refreshSpace()
+    const settings = this.config().stripe
+    const stats = this.catalogue.stats()
+    const up = settings.nodes.map((n) => n.nodeId).filter((id) => this.links.get(id)?.up)
+    const seen = settings.nodes.map((n) => ({nodeId: n.nodeId, up: up.includes(n.nodeId), space: this.spaces.get(n.nodeId) ?? null, catalogue: stats.perNode.get(n.nodeId)}))
+    return buildStripeStatus(settings, seen, stats.files, this.catalogue.countUnderReplicated(settings.replicas, up))
   }
 
   /** Every configured node's link is up and its space known. */
