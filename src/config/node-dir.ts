@@ -27,6 +27,8 @@ export interface NodeSettings {
   pasvPorts: {min: number; max: number} | null
   /** Where this node keeps its pieces of the striped cluster, or null for the default `<storage>/.stripe`. */
   stripeDir: string | null
+  /** File-service worker processes: null means one per core, 0 runs the sessions in the supervisor itself. */
+  workers: number | null
 }
 
 export function nodePaths(dataDir: string) {
@@ -78,6 +80,7 @@ export interface InitOptions {
   externalAddress?: string
   pasvPorts?: {min: number; max: number}
   stripeDir?: string
+  workers?: number
 }
 
 export interface InitResult {
@@ -116,6 +119,7 @@ export async function initNodeDir(dataDir: string, opts: InitOptions): Promise<I
     externalAddress: opts.externalAddress ?? null,
     pasvPorts: opts.pasvPorts ?? null,
     stripeDir: opts.stripeDir ? path.resolve(opts.stripeDir) : null,
+    workers: opts.workers ?? null,
   }
   const config = defaultConfig({
     adminUser: opts.adminUser,
@@ -169,6 +173,9 @@ export async function readNodeSettings(dataDir: string): Promise<NodeSettings> {
   }
   // node.json written before the striped cluster has no stripeDir: the default applies
   if (o.stripeDir != null && (typeof o.stripeDir !== 'string' || !path.isAbsolute(o.stripeDir))) throw bad('stripeDir', 'expected an absolute path or null')
+  if (o.workers != null && (typeof o.workers !== 'number' || !Number.isInteger(o.workers) || o.workers < 0 || o.workers > 256)) {
+    throw bad('workers', 'expected 0-256 (0: sessions in the supervisor) or null (one per core)')
+  }
   return {
     nodeId: o.nodeId,
     bind: o.bind,
@@ -177,5 +184,6 @@ export async function readNodeSettings(dataDir: string): Promise<NodeSettings> {
     externalAddress: (o.externalAddress as string | null | undefined) ?? null,
     pasvPorts: pasv ? {min: pasv.min as number, max: pasv.max as number} : null,
     stripeDir: (o.stripeDir as string | null | undefined) ?? null,
+    workers: (o.workers as number | null | undefined) ?? null,
   }
 }

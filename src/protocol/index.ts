@@ -3,6 +3,9 @@
 
 /** Default ports; ports are cluster-wide, bind addresses node-local. */
 export const DEFAULT_ADMIN_PORT = 14983
+/** Largest configuration document (its serialized bytes) any member accepts: the primary refuses to commit a
+ *  larger one, so a secondary never has to refuse a push. 200,000 users take about 80 MB. */
+export const MAX_CONFIG_BYTES = 128 * 1024 * 1024
 export const DEFAULT_HEALTH_PORT = 14980
 export const DEFAULT_SFTP_PORT = 2222
 export const DEFAULT_FTP_PORT = 2121
@@ -57,6 +60,22 @@ export interface NodeStatus {
   ftp?: {enabled: boolean; port: number; advertise: string; pasvPortMin: number; pasvPortMax: number}
   /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
   time: string
+  /** The file-service worker processes (absent when sessions run in the supervisor). */
+  workers?: WorkerStatus[]
+}
+
+/** One file-service worker process of a node. */
+export interface WorkerStatus {
+  id: number
+  pid: number | null
+  state: 'starting' | 'up' | 'restarting' | 'stopped'
+  /** Connections it holds now. */
+  sessions: number
+  /** CPU time it has used (user + system). */
+  cpuSeconds: number
+  rssBytes: number
+  restarts: number
+  lastExit: {reason: string; at: string} | null
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */
