@@ -1,12 +1,21 @@
-// FTP throughput, side by side: our FtpService vs vsftpd, the same curl client, download and upload of one
-// file (1 GiB by default; `--size 256M` to shrink, `--runs 3`), medians in MB/s and the ratio.
-//   node dist/bench/ftp-throughput.js [--size 1G] [--runs 3] [--bind 127.0.30.1]
+// FTP throughput, side by side: a real node (`cluster node start`, supervisor + workers) vs vsftpd, the same
+// curl client: 1 and 4 concurrent streams down and up, and explicit FTPS (curl --ssl-reqd, AUTH TLS, PROT P)
+// against vsftpd with TLS (1 GiB by default; `--size 256M` to shrink, `--runs 3`), medians in MB/s and ratios.
+//   node dist/bench/ftp-throughput.js [--size 1G] [--runs 3] [--bind 127.0.30.1] [--workers N]
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {promises as fs, openSync, closeSync, writeSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {randomFillSync} from 'node:crypto'
-import {startFtp, PASSWORD, USER} from '../test/helpers/ftp-fixture.js'
+import {fileURLToPath} from 'node:url'
+import {initNodeDir} from '../src/config/node-dir.js'
+import {hashPassword} from '../src/config/password.js'
+import {ALL_PERMISSIONS} from '../src/config/schema.js'
+import {ConfigStore} from '../src/config/store.js'
+
+const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+const USER = 'bench'
+const PASSWORD = 'bench-password-1'
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -30,6 +39,29 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]
 }
 
+/** A real node in `dir` serving FTP (and explicit FTPS on the same port), its user's home holding `file.bin`. */
+async function startNode(dir: string, source: string): Promise<{home: string; child: ChildProcess}> {
+  const storage = path.join(dir, 'storage')
+  await initNodeDir(path.join(dir, 'node'), {bind, adminUser: 'admin', adminPassword: 'x', storage, ftpPort: OURS.ftp, ftpsPort: OURS.ftps, sftpPort: OURS.ftp + 7, adminPort: OURS.ftp + 8, healthPort: OURS.ftp + 9, pasvPorts: {min: OURS.pasvMin, max: OURS.pasvMax}})
+  const store = await ConfigStore.open(path.join(dir, 'node'))
+  const passwordHash = await hashPassword(PASSWORD)
+  await store.change((c) => {
+    c.users.push({name: USER, passwordHash, publicKeys: [], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false})
+    c.sites.files.ftps.enabled = false
+  }, {by: 'bench', from: 'local', summary: 'bench user'})
+  const home = path.join(storage, 'bench')
+  await fs.mkdir(home, {recursive: true})
+  await fs.copyFile(source, path.join(home, 'file.bin'))
+  const child = spawn(process.execPath, [CLI, 'node', 'start', path.join(dir, 'node'), '--workers', arg('workers', String(os.availableParallelism()))], {stdio: ['ignore', 'ignore', 'inherit'], env: {...process.env, CLUSTER_LOG_LEVEL: 'warn'}})
+  const until = Date.now() + 15_000
+  while (Date.now() < until) {
+    if (spawnSync('curl', ['-sS', '--max-time', '2', `ftp://${USER}:${PASSWORD}@${bind}:${OURS.ftp}/`]).status === 0) return {home, child}
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill('SIGKILL')
+  throw new Error('the node did not start')
+}
+
 function curl(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint()
@@ -39,6 +71,13 @@ function curl(args: string[]): Promise<number> {
       resolve(Number(process.hrtime.bigint() - t0) / 1e9)
     })
   })
+}
+
+/** Seconds for all of these curl runs at once. */
+async function timedAll(runs: string[][]): Promise<number> {
+  const t0 = process.hrtime.bigint()
+  await Promise.all(runs.map((a) => curl(a)))
+  return Number(process.hrtime.bigint() - t0) / 1e9
 }
 
 async function startVsftpd(root: string): Promise<ChildProcess> {
@@ -52,8 +91,14 @@ async function startVsftpd(root: string): Promise<ChildProcess> {
     'anonymous_enable=YES', 'local_enable=NO', 'write_enable=YES', 'anon_upload_enable=YES',
     'anon_other_write_enable=YES', `anon_root=${root}`, 'no_anon_password=YES', 'anon_umask=022',
     `pasv_min_port=${VSFTPD.pasvMin}`, `pasv_max_port=${VSFTPD.pasvMax}`, `pasv_address=${bind}`,
-    'seccomp_sandbox=NO', 'use_sendfile=YES', 'xferlog_enable=NO', 'dirmessage_enable=NO', 'connect_from_port_20=NO', '',
+    'seccomp_sandbox=NO', 'use_sendfile=YES', 'xferlog_enable=NO', 'dirmessage_enable=NO', 'connect_from_port_20=NO',
+    // explicit FTPS when the client asks for it, with the session reuse our nodes also require
+    'ssl_enable=YES', 'allow_anon_ssl=YES', 'force_local_logins_ssl=NO', 'force_local_data_ssl=NO', 'force_anon_logins_ssl=NO',
+    'force_anon_data_ssl=NO', 'require_ssl_reuse=YES', 'ssl_tlsv1=NO', 'ssl_sslv2=NO', 'ssl_sslv3=NO',
+    `rsa_cert_file=${path.join(root, '..', 'vsftpd.pem')}`, `rsa_private_key_file=${path.join(root, '..', 'vsftpd.pem')}`, '',
   ].join('\n'))
+  const pem = path.join(root, '..', 'vsftpd.pem')
+  spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=vsftpd', '-keyout', pem, '-out', pem])
   const child = spawn('vsftpd', [conf], {stdio: ['ignore', 'inherit', 'inherit']})
   const until = Date.now() + 5000
   while (Date.now() < until) {
@@ -77,8 +122,7 @@ async function main(): Promise<void> {
   for (let left = size; left > 0; left -= block.length) writeSync(fd, randomFillSync(block), 0, Math.min(left, block.length))
   closeSync(fd)
 
-  const ours = await startFtp({bind, ftpPort: OURS.ftp, ftpsPort: OURS.ftps, pasvMin: OURS.pasvMin, pasvMax: OURS.pasvMax, mutate: (c) => (c.sites.files.ftps.enabled = false)})
-  await fs.copyFile(source, path.join(ours.home, 'file.bin'))
+  const ours = await startNode(path.join(work, 'ours'), source)
   const vroot = path.join(work, 'vsftpd-root')
   await fs.mkdir(vroot)
   const vs = await startVsftpd(vroot)
@@ -88,25 +132,38 @@ async function main(): Promise<void> {
     ours: {get: `ftp://${USER}:${PASSWORD}@${bind}:${OURS.ftp}/file.bin`, put: (n: number) => `ftp://${USER}:${PASSWORD}@${bind}:${OURS.ftp}/up${n}.bin`},
     vsftpd: {get: `ftp://${bind}:${VSFTPD.port}/pub/file.bin`, put: (n: number) => `ftp://${bind}:${VSFTPD.port}/pub/up${n}.bin`},
   }
-  const times: Record<string, number[]> = {'ours down': [], 'vsftpd down': [], 'ours up': [], 'vsftpd up': []}
+  const cases = [
+    {name: 'down x1', streams: 1, tls: false, up: false},
+    {name: 'up x1', streams: 1, tls: false, up: true},
+    {name: 'down x4', streams: 4, tls: false, up: false},
+    {name: 'up x4', streams: 4, tls: false, up: true},
+    {name: 'FTPS down x1', streams: 1, tls: true, up: false},
+    {name: 'FTPS up x1', streams: 1, tls: true, up: true},
+  ]
+  const times: Record<string, number[]> = {}
   try {
     for (let r = 0; r < runs; r++) {
-      // interleaved so drift of the machine hits both alike
-      for (const who of ['vsftpd', 'ours'] as const) times[`${who} down`].push(await curl(['-o', '/dev/null', targets[who].get]))
-      for (const who of ['vsftpd', 'ours'] as const) times[`${who} up`].push(await curl(['-T', source, targets[who].put(r)]))
+      for (const c of cases) {
+        // interleaved so drift of the machine hits both alike
+        for (const who of ['vsftpd', 'ours'] as const) {
+          const tls = c.tls ? ['--ssl-reqd', '-k'] : []
+          const t = await timedAll(Array.from({length: c.streams}, (_, k) => (c.up ? [...tls, '-T', source, targets[who].put(r * 10 + k)] : [...tls, '-o', '/dev/null', targets[who].get])))
+          ;(times[`${who} ${c.name}`] ??= []).push(t)
+        }
+      }
     }
   } finally {
     vs.kill()
-    await ours.stop()
+    ours.child.kill('SIGTERM')
+    await new Promise((r) => ours.child.once('exit', r))
     await fs.rm(work, {recursive: true, force: true})
   }
-  const mbs = (k: string) => size / 1e6 / median(times[k])
-  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, curl, ${runs} runs (median), loopback ${bind}`)
-  console.log('direction   ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)')
-  for (const dir of ['down', 'up']) {
-    const o = mbs(`ours ${dir}`)
-    const v = mbs(`vsftpd ${dir}`)
-    console.log(`${dir.padEnd(10)} ${o.toFixed(0).padStart(10)} ${v.toFixed(0).padStart(13)}   ${(o / v).toFixed(2)}×`)
+  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}`)
+  console.log('case            ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)')
+  for (const c of cases) {
+    const o = (size * c.streams) / 1e6 / median(times[`ours ${c.name}`])
+    const v = (size * c.streams) / 1e6 / median(times[`vsftpd ${c.name}`])
+    console.log(`${c.name.padEnd(14)} ${o.toFixed(0).padStart(10)} ${v.toFixed(0).padStart(13)}   ${(o / v).toFixed(2)}×`)
   }
 }
 

@@ -1,6 +1,7 @@
-// Side-by-side SFTP throughput: our SftpService vs OpenSSH sshd + sftp-server on loopback, driven by the
-// same OpenSSH `sftp` client, single stream and 4 concurrent, download and upload. Needs root for sshd.
-// Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3]
+// Side-by-side SFTP throughput: a real node (`cluster node start`, supervisor + workers) vs OpenSSH sshd +
+// sftp-server on loopback, driven by the same OpenSSH `sftp` client: 1, 4 and 8 concurrent streams, download
+// and upload, and 1,000 files of 4 KiB put and got by `sftp -b`. Needs root for sshd.
+// Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3] [--workers N]
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
@@ -9,9 +10,10 @@ import path from 'node:path'
 import {initNodeDir, readNodeSettings} from '../src/config/node-dir.js'
 import {ALL_PERMISSIONS} from '../src/config/schema.js'
 import {ConfigStore} from '../src/config/store.js'
-import {createLogger} from '../src/daemon/log.js'
-import {SftpService} from '../src/daemon/sftp/sftp-service.js'
-import {Defender} from '../src/net/defender.js'
+import {availableParallelism} from 'node:os'
+import {fileURLToPath} from 'node:url'
+
+const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 const OURS = '127.0.20.1'
 const SSHD = '127.0.20.2'
@@ -89,9 +91,11 @@ async function main(): Promise<void> {
     await initNodeDir(path.join(dir, 'node'), {bind: OURS, adminUser: 'admin', adminPassword: 'x', storage, sftpPort: port})
     const store = await ConfigStore.open(path.join(dir, 'node'))
     await store.change((c) => void c.users.push({name: 'bench', passwordHash: null, publicKeys: [pub], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false}), {by: 'bench', from: 'local', summary: 'bench user'})
-    const service = new SftpService({dataDir: path.join(dir, 'node'), settings: await readNodeSettings(path.join(dir, 'node')), store, defender: new Defender(store.current.defender), log: createLogger('bench', 'warn'), draining: () => false})
-    await service.start()
-    cleanups.push(() => service.stop(1000))
+    await readNodeSettings(path.join(dir, 'node'))
+    const workers = arg('workers', String(availableParallelism()))
+    const node = spawn(process.execPath, [CLI, 'node', 'start', path.join(dir, 'node'), '--workers', workers], {stdio: ['ignore', 'ignore', 'inherit'], env: {...process.env, CLUSTER_LOG_LEVEL: 'warn'}})
+    cleanups.push(() => new Promise((resolve) => (node.once('exit', resolve), node.kill('SIGTERM'))))
+    await waitForPort(OURS, port)
     // The test file, written once, read by both servers from the same directory.
     await mkdir(data, {recursive: true})
     const fh = await open(path.join(data, 'file.bin'), 'w')
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
     ]
     const rows: string[][] = []
     const mb = (bytes: number, s: number) => bytes / 1e6 / s
-    for (const streams of [1, 4]) {
+    for (const streams of [1, 4, 8]) {
       for (const dirn of ['download', 'upload'] as const) {
         const rates: Record<string, number> = {}
         for (const tg of targets) {
@@ -137,8 +141,24 @@ async function main(): Promise<void> {
         rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2)])
       }
     }
+    // small files: 1,000 × 4 KiB, one sftp -b session each way
+    const small = path.join(dir, 'small')
+    await mkdir(small, {recursive: true})
+    for (let i = 0; i < 1000; i++) await writeFile(path.join(small, `f${i}.dat`), Buffer.alloc(4096, i % 251))
+    for (const dirn of ['put', 'get'] as const) {
+      const rates: Record<string, number> = {}
+      for (const tg of targets) {
+        const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
+        await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
+        const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
+        const times: number[] = []
+        for (let r = 0; r < runs; r++) times.push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
+        rates[tg.name] = 1000 / median(times)
+      }
+      rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2)])
+    }
     const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']
-    console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client`)
+    console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client, ${workers} workers`)
     for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(16))).join(''))
   } finally {
     for (const c of cleanups.reverse()) await c()

@@ -200,6 +200,13 @@ export class ConfigStore extends EventEmitter {
     }
   }
 
+  private readonly appliers: ((config: ClusterConfig) => Promise<void>)[] = []
+
+  /** Awaited after every change before the writer is answered (worker processes applying it). */
+  addApplier(apply: (config: ClusterConfig) => Promise<void>): void {
+    this.appliers.push(apply)
+  }
+
   private serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.queue.then(task, task)
     this.queue = run.catch(() => {})
@@ -230,6 +237,8 @@ export class ConfigStore extends EventEmitter {
     // Independent of each other: the audit line and the history pruning overlap.
     await Promise.all([fs.appendFile(p.audit, JSON.stringify(record) + '\n', {mode: 0o600}).catch(() => {}), this.pruneHistory()])
     this.emit('change', config, previous)
+    // a change is acknowledged only once every process serving clients runs it
+    await Promise.all(this.appliers.map((apply) => apply(config).catch(() => {})))
   }
 
   private async pruneHistory(): Promise<void> {

@@ -1,4 +1,5 @@
 // The node daemon: boot order, service supervision, reload on configuration change, graceful stop.
+import os from 'node:os'
 import path from 'node:path'
 import {readFile} from 'node:fs/promises'
 import {keyFingerprint, nodePaths, readNodeSettings} from '../config/node-dir.js'
@@ -15,7 +16,10 @@ import {HealthService} from './health/health-service.js'
 import {createLogger} from './log.js'
 import {NodeRuntime, type NodeIdentity} from './node-runtime.js'
 import type {Service} from './service.js'
-import {registerServices} from './services.js'
+import {registerServices, serviceContext} from './services.js'
+import {FrontDoor} from './workers/front-door.js'
+import {StripeService} from '../stripe/stripe-service.js'
+import {WorkerPool} from './workers/worker-pool.js'
 
 async function loadIdentity(dir: string): Promise<NodeIdentity> {
   const p = nodePaths(dir)
@@ -40,7 +44,7 @@ export interface RunningNode {
 }
 
 /** Starts a node from its data directory; rejects with an OperationError/ConfigFileError before serving. */
-export async function startNode(dataDir: string, options: {handleSignals?: boolean} = {}): Promise<RunningNode> {
+export async function startNode(dataDir: string, options: {handleSignals?: boolean; workers?: number} = {}): Promise<RunningNode> {
   const dir = path.resolve(dataDir)
   const settings = await readNodeSettings(dir)
   const store = await ConfigStore.open(dir)
@@ -48,13 +52,28 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   const defender = new Defender(store.current.defender)
   const identity = await loadIdentity(dir)
   const runtime = new NodeRuntime(dir, settings, store, defender, log, identity)
-  runtime.exec.set('status', async () => runtime.status())
+  const workerCount = options.workers ?? settings.workers ?? os.availableParallelism()
+  const pool = workerCount > 0
+    ? new WorkerPool({count: workerCount, dataDir: dir, settings, config: () => store.current, defender, log, draining: () => runtime.draining})
+    : null
+  runtime.exec.set('status', async () => (pool ? {...runtime.status(), workers: await pool.info()} : runtime.status()))
   const engine = new SyncEngine(runtime)
   new Membership(runtime, engine).register()
   registerProbe(runtime)
   registerDrain(runtime)
 
-  const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...(await registerServices(runtime))]
+  // With workers the supervisor keeps the listeners and the gate; the sessions run in the workers.
+  const fileServices: Service[] = pool
+    ? [new FrontDoor('sftp', serviceContext(runtime), pool), new FrontDoor('ftp', serviceContext(runtime), pool)]
+    : await registerServices(runtime)
+  if (pool) {
+    await pool.start()
+    store.addApplier((config) => pool.broadcastConfig(config))
+    runtime.onDrainingChange((value) => pool.setDraining(value))
+    runtime.healthNotes = () => pool.recentRestarts()
+  }
+  // the striped cluster's node side and gateway run in the supervisor: the admin endpoint hands them the link
+  const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...fileServices, new StripeService(runtime)]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())
   const started: Service[] = []
   try {
@@ -64,6 +83,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
     }
   } catch (error) {
     await Promise.allSettled(started.map((s) => s.stop(500)))
+    await pool?.stop(500)
     throw error
   }
 
@@ -83,7 +103,8 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
       log.info('stopping')
       runtime.draining = true
       engine.stop()
-      await Promise.allSettled([...services].reverse().map((s) => s.stop(5000)))
+      // workers finish their sessions alongside: the whole stop stays within the 5 s a supervisor (systemd) expects
+      await Promise.allSettled([...[...services].reverse().map((s) => s.stop(4000)), pool?.stop(3500)])
       log.info('stopped')
       resolveStopped()
     })()

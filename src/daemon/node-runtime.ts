@@ -68,7 +68,10 @@ export class NodeRuntime {
   readonly serviceStates = new Map<string, () => ServiceState>()
   /** Last time the primary confirmed this node identical (secondary) — set by the sync engine. */
   lastSynchronized: string | null = null
-  draining = false
+  private drainingNow = false
+  private readonly drainListeners: ((draining: boolean) => void)[] = []
+  /** Extra lines for /healthz (a worker restarted, …); the node stays healthy. */
+  healthNotes: () => string[] = () => []
   /** Filled in by the sync engine on the primary. */
   serversDocument: () => ServersDocument = () => ({revision: this.config.revision, epoch: this.config.epoch, servers: []})
 
@@ -80,6 +83,20 @@ export class NodeRuntime {
     readonly log: Logger,
     readonly identity: NodeIdentity,
   ) {}
+
+  get draining(): boolean {
+    return this.drainingNow
+  }
+
+  set draining(value: boolean) {
+    if (value === this.drainingNow) return
+    this.drainingNow = value
+    for (const l of this.drainListeners) l(value)
+  }
+
+  onDrainingChange(listener: (draining: boolean) => void): void {
+    this.drainListeners.push(listener)
+  }
 
   get config(): ClusterConfig {
     return this.store.current

@@ -1,7 +1,6 @@
 // The shape every listener of the daemon has (admin, health, sftp, ftp): start, stop, reload, status.
 import type {ClusterConfig} from '../config/schema.js'
 import type {NodeSettings} from '../config/node-dir.js'
-import type {ConfigStore} from '../config/store.js'
 import type {ServiceState} from '../protocol/index.js'
 import type {Defender} from '../net/defender.js'
 import type {Logger} from './log.js'
@@ -17,11 +16,16 @@ export interface Service {
   status(): ServiceState
 }
 
+/** Where a service reads the configuration in effect: the store in the supervisor, a mirror in a worker. */
+export interface ConfigSource {
+  readonly current: ClusterConfig
+}
+
 /** What the daemon hands every service. */
 export interface ServiceContext {
   dataDir: string
   settings: NodeSettings
-  store: ConfigStore
+  store: ConfigSource
   /** One defender per node: bans apply to every protocol of the node. */
   defender: Defender
   log: Logger

@@ -70,6 +70,15 @@ export class Defender {
     if (e) e.events = []
   }
 
+  /** Applies a ban decided elsewhere (a worker mirrors its supervisor's table); `until` 0 lifts it. */
+  mirrorBan(address: string, until: number): void {
+    const e = this.table.get(address) ?? {events: [], bannedUntil: 0, bans: 0}
+    e.bannedUntil = until
+    if (until === 0) e.events = []
+    this.table.set(address, e)
+    this.evict()
+  }
+
   /** Addresses currently banned, with seconds left. */
   bans(): {address: string; secondsLeft: number}[] {
     const now = this.now()

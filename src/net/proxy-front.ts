@@ -22,6 +22,11 @@ export class ProxyFront {
     this.update(settings)
   }
 
+  /** Connections are expected to start with a PROXY header. */
+  get enabled(): boolean {
+    return this.settings.enabled
+  }
+
   /** Applies to connections accepted from now on. */
   update(settings: ProxyProtocolSettings): void {
     this.settings = settings

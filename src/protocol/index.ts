@@ -54,6 +54,22 @@ export interface NodeStatus {
   ftp?: {enabled: boolean; port: number; advertise: string; pasvPortMin: number; pasvPortMax: number}
   /** The node's clock (ISO 8601) when it answered: diagnostics compare it with the caller's. */
   time: string
+  /** The file-service worker processes (absent when sessions run in the supervisor). */
+  workers?: WorkerStatus[]
+}
+
+/** One file-service worker process of a node. */
+export interface WorkerStatus {
+  id: number
+  pid: number | null
+  state: 'starting' | 'up' | 'restarting' | 'stopped'
+  /** Connections it holds now. */
+  sessions: number
+  /** CPU time it has used (user + system). */
+  cpuSeconds: number
+  rssBytes: number
+  restarts: number
+  lastExit: {reason: string; at: string} | null
 }
 
 /** One registered server as `/servers.json` and `cluster servers --json` show it. */

@@ -26,6 +26,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     'ftps-port': Flags.integer({description: 'implicit FTPS port (cluster-wide)', min: 1, max: 65535}),
     'health-port': Flags.integer({description: 'HTTP health endpoint port (node-local)', min: 1, max: 65535}),
     'external-address': Flags.string({description: 'address advertised in FTP PASV replies [default: --bind]'}),
+    workers: Flags.integer({description: 'file-service worker processes (node-local; 0 runs sessions in the supervisor) [default: one per core]', min: 0, max: 256}),
     'pasv-ports': Flags.string({description: 'this node\'s passive FTP port range, MIN-MAX [default: the cluster\'s 50000-50099]', helpValue: 'MIN-MAX'}),
   }
 
@@ -51,7 +52,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     const result = await initNodeDir(this.args.dir, {
       bind: f.bind, adminUser: f['admin-user'], adminPassword: password, adminPublicKeys: keys, storage: f.storage,
       adminPort: f['admin-port'], sftpPort: f['sftp-port'], ftpPort: f['ftp-port'], ftpsPort: f['ftps-port'],
-      healthPort: f['health-port'], externalAddress: f['external-address'], pasvPorts,
+      healthPort: f['health-port'], externalAddress: f['external-address'], pasvPorts, workers: f.workers,
     })
     this.say(`Initialised node ${result.nodeId} in ${result.dataDir}`)
     this.say(`  bind address      ${result.settings.bind}`)

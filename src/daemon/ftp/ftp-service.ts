@@ -3,7 +3,7 @@
 import {createServer, type Server, type Socket} from 'node:net'
 import type {SecureContext} from 'node:tls'
 import type {ClusterConfig, User} from '../../config/schema.js'
-import {ConnectionGate} from '../../net/connection-gate.js'
+import {ConnectionGate, type Admission} from '../../net/connection-gate.js'
 import {ProxyFront} from '../../net/proxy-front.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
@@ -21,6 +21,8 @@ export interface FtpServiceOptions {
   openSession?: (user: User) => Promise<FileSession>
   /** Wait for a data connection or a TLS handshake, ms. */
   dataTimeoutMs?: number
+  /** In a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
+  adopted?: boolean
   /** Another service on the same engine (the striped gateway): its name, listeners, verbs and TLS context. */
   name?: string
   listeners?: (config: ClusterConfig) => {port: number; implicit: boolean}[]
@@ -47,6 +49,7 @@ export class FtpService implements Service {
   private state: ServiceState = 'down'
   private readonly host: ConnectionHost
   private readonly listeners: (config: ClusterConfig) => {port: number; implicit: boolean}[]
+  private readonly adopted: boolean
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -60,6 +63,7 @@ export class FtpService implements Service {
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
     this.pool = new PasvPortPool(pasv.min, pasv.max)
+    this.adopted = options.adopted ?? false
     const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user))
     this.host = {
       config: () => this.ctx.store.current,
@@ -82,6 +86,10 @@ export class FtpService implements Service {
       return
     }
     this.state = 'starting'
+    if (this.adopted) {
+      this.state = 'up'
+      return
+    }
     try {
       for (const l of listeners) await this.listenOn(l.port, l.implicit)
     } catch (error) {
@@ -172,6 +180,12 @@ export class FtpService implements Service {
       else socket.end('421 This node is draining; try another node\r\n')
       return
     }
+    this.adopt(socket, admission, implicit)
+  }
+
+  /** A socket that has passed the gate (here, or in the supervisor when this runs in a worker). */
+  adopt(socket: Socket, admission: Admission, implicit: boolean): void {
+    socket.on('error', () => {})
     const c = new FtpConnection(socket, this.host, admission, (gone) => this.connections.delete(gone))
     this.connections.add(c)
     if (!implicit) return c.greet()

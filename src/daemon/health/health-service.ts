@@ -56,6 +56,7 @@ export class HealthService implements Service {
       epoch: status.epoch,
       services: status.services,
       problems,
+      notes: this.node.healthNotes(),
     }, req.method === 'HEAD')
   }
 

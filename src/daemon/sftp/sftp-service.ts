@@ -3,7 +3,7 @@
 import net, {type Socket} from 'node:net'
 import ssh2 from 'ssh2'
 import type {ClusterConfig} from '../../config/schema.js'
-import {ConnectionGate} from '../../net/connection-gate.js'
+import {ConnectionGate, type Admission} from '../../net/connection-gate.js'
 import {ProxyFront} from '../../net/proxy-front.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
@@ -31,7 +31,11 @@ export class SftpService implements Service {
   private state: ServiceState = 'down'
   private readonly log: Logger
 
-  constructor(private readonly ctx: ServiceContext) {
+  /** @param adopted in a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly adopted = false,
+  ) {
     const cfg = ctx.store.current
     this.log = ctx.log.child('sftp')
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
@@ -48,6 +52,10 @@ export class SftpService implements Service {
       return
     }
     this.state = 'starting'
+    if (this.adopted) {
+      this.state = 'up'
+      return
+    }
     try {
       await this.bind(this.ctx.settings.bind, cfg.port)
     } catch (error) {
@@ -79,6 +87,10 @@ export class SftpService implements Service {
     }
     const want = config.sites.files.sftp
     const host = this.ctx.settings.bind
+    if (this.adopted) {
+      if (this.state !== 'down') this.state = want.enabled ? 'up' : 'disabled'
+      return
+    }
     if (this.state === 'down' && !this.listening) return
     if (!want.enabled) {
       await this.unbind()
@@ -153,6 +165,12 @@ export class SftpService implements Service {
       socket.destroy()
       return
     }
+    this.adopt(socket, admission)
+  }
+
+  /** A socket that has passed the gate (here, or in the supervisor when this runs in a worker). */
+  adopt(socket: Socket, admission: Admission): void {
+    socket.on('error', () => {})
     socket.setNoDelay(true)
     const key = `${socket.remoteAddress}|${socket.remotePort}`
     const conn = new SftpConnection(

@@ -1,0 +1,28 @@
+// Messages between the supervisor and its file-service workers (child_process IPC, advanced serialization,
+// so Buffers and whole configuration documents travel as they are; sockets travel as handles).
+import type {ClusterConfig} from '../../config/schema.js'
+import type {NodeSettings} from '../../config/node-dir.js'
+
+/** The listeners the supervisor accepts on and hands to a worker. */
+export type FileListener = 'sftp' | 'ftp' | 'ftps'
+
+export type ToWorker =
+  | {t: 'init'; id: number; dataDir: string; settings: NodeSettings; config: ClusterConfig; draining: boolean; bans: {address: string; until: number}[]}
+  /** A new configuration: the worker applies it, then acks with the same seq. */
+  | {t: 'config'; seq: number; config: ClusterConfig}
+  /** An admitted connection (the handle rides with the message); `head` holds bytes already read past a PROXY header. */
+  | {t: 'socket'; listener: FileListener; admission: number; address: string; head: Buffer | null}
+  | {t: 'ban'; address: string; until: number}
+  | {t: 'draining'; value: boolean}
+  | {t: 'stats'; seq: number}
+  | {t: 'stop'; deadlineMs: number}
+
+export type FromWorker =
+  | {t: 'ready'}
+  | {t: 'config-ack'; seq: number}
+  /** The connection of that admission has authenticated / has closed. */
+  | {t: 'authenticated'; admission: number}
+  | {t: 'release'; admission: number}
+  | {t: 'failure'; address: string; points?: number}
+  | {t: 'success'; address: string}
+  | {t: 'stats'; seq: number; sessions: number; cpuMicros: number; rssBytes: number}

@@ -1,0 +1,137 @@
+// A file-service worker process: runs the SFTP and FTP sessions of the sockets its supervisor admitted.
+// It never listens on a client port (the supervisor's gate is the one gate) and never writes the
+// configuration; bans and connection counts are the supervisor's, reported to it as they happen.
+import type {Socket} from 'node:net'
+import type {ClusterConfig, DefenderSettings} from '../../config/schema.js'
+import {Defender} from '../../net/defender.js'
+import type {Admission} from '../../net/connection-gate.js'
+import {FtpService} from '../ftp/ftp-service.js'
+import {createLogger, type Logger} from '../log.js'
+import {SftpService} from '../sftp/sftp-service.js'
+import type {ServiceContext} from '../service.js'
+import type {FromWorker, ToWorker} from './ipc.js'
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message)
+}
+
+/** The worker's defender: the supervisor scores and bans; this mirror answers the synchronous questions. */
+class SharedDefender extends Defender {
+  constructor(settings: DefenderSettings) {
+    super(settings)
+  }
+  override recordFailure(address: string, points?: number): boolean {
+    send({t: 'failure', address, ...(points === undefined ? {} : {points})})
+    return super.recordFailure(address, points)
+  }
+  override recordSuccess(address: string): void {
+    send({t: 'success', address})
+    super.recordSuccess(address)
+  }
+}
+
+/** A logger whose every line names the worker. */
+function workerLogger(base: Logger, id: number): Logger {
+  const tag = (f?: Record<string, unknown>) => ({...f, worker: id})
+  return {
+    debug: (m, f) => base.debug(m, tag(f)),
+    info: (m, f) => base.info(m, tag(f)),
+    warn: (m, f) => base.warn(m, tag(f)),
+    error: (m, f) => base.error(m, tag(f)),
+    child: (c) => workerLogger(base.child(c), id),
+  }
+}
+
+function remoteAdmission(id: number, address: string): Admission {
+  let authed = false
+  let released = false
+  return {
+    ok: true,
+    address,
+    authenticated: () => {
+      if (authed || released) return
+      authed = true
+      send({t: 'authenticated', admission: id})
+    },
+    release: () => {
+      if (released) return
+      released = true
+      send({t: 'release', admission: id})
+    },
+  }
+}
+
+async function main(): Promise<void> {
+  const init = await new Promise<Extract<ToWorker, {t: 'init'}>>((resolve) => {
+    const first = (m: ToWorker) => {
+      if (m.t !== 'init') return
+      process.off('message', first)
+      resolve(m)
+    }
+    process.on('message', first)
+  })
+  const log = workerLogger(createLogger('worker'), init.id)
+  const source = {current: init.config}
+  let draining = init.draining
+  const defender = new SharedDefender(init.config.defender)
+  for (const b of init.bans) defender.mirrorBan(b.address, b.until)
+  const ctx: ServiceContext = {dataDir: init.dataDir, settings: init.settings, store: source, defender, log, draining: () => draining}
+  const sftp = new SftpService(ctx, true)
+  const ftp = new FtpService(ctx, {adopted: true})
+  await sftp.start()
+  await ftp.start()
+
+  let stopping = false
+  process.on('message', (m: ToWorker, handle?: Socket) => {
+    switch (m.t) {
+      case 'socket': {
+        if (!handle) return
+        const admission = remoteAdmission(m.admission, m.address)
+        if (stopping) {
+          admission.release()
+          return void handle.destroy()
+        }
+        if (m.head && m.head.length > 0) handle.unshift(m.head)
+        if (m.listener === 'sftp') sftp.adopt(handle, admission)
+        else ftp.adopt(handle, admission, m.listener === 'ftps')
+        return
+      }
+      case 'config': {
+        const previous = source.current
+        source.current = m.config
+        defender.update(m.config.defender)
+        Promise.allSettled([sftp.reload(m.config, previous), Promise.resolve(ftp.reload(m.config, previous))])
+          .then((results) => {
+            for (const r of results) if (r.status === 'rejected') log.error('reload failed', {error: (r.reason as Error).message})
+          })
+          .finally(() => send({t: 'config-ack', seq: m.seq}))
+        return
+      }
+      case 'ban':
+        return defender.mirrorBan(m.address, m.until)
+      case 'draining':
+        draining = m.value
+        return
+      case 'stats': {
+        const cpu = process.cpuUsage()
+        return send({t: 'stats', seq: m.seq, sessions: sftp.sessionCount + ftp.sessions, cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss()})
+      }
+      case 'stop': {
+        if (stopping) return
+        stopping = true
+        void Promise.allSettled([sftp.stop(m.deadlineMs), ftp.stop(m.deadlineMs)]).then(() => process.exit(0))
+        return
+      }
+    }
+  })
+  // The supervisor is gone (killed): nobody can admit or account for sessions any more.
+  process.on('disconnect', () => process.exit(0))
+  process.on('SIGTERM', () => {}) // the supervisor decides when workers stop (a process-group SIGTERM reaches us too)
+  process.on('SIGINT', () => {})
+  send({t: 'ready'})
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`worker failed to start: ${error.message}\n`)
+  process.exit(1)
+})
