@@ -7,21 +7,13 @@ import type {Logger} from '../daemon/log.js'
 import type {Service, ServiceContext} from '../daemon/service.js'
 import type {ServiceState} from '../protocol/index.js'
 import type {Catalogue, ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
+import path from 'node:path'
 import {gatewayCommands, type Gateway} from './gateway-commands.js'
 import {GatewaySession} from './gateway-session.js'
-import {MemoryCatalogue} from './memory-catalogue.js'
+import {openCatalogue} from './catalogue.js'
+import {createPlacement} from './placement.js'
 import {NodeLinks} from './node-links.js'
 import {stripeTlsContext} from './tls-keys.js'
-
-let rr = 0
-/** Placement until placement.ts (stripe-catalogue) is merged: most free relative to capacity, floor, round-robin on ties. */
-const choosePlacement: ChoosePlacement = (candidates, opts) => {
-  const ok = candidates.filter((c) => c.up && !c.draining && !opts.exclude?.has(c.nodeId) && c.capacityBytes - c.usedBytes - opts.sizeHint >= opts.floorBytes)
-  const ratio = (c: PlacementCandidate) => (c.capacityBytes - c.usedBytes) / Math.max(1, c.capacityBytes)
-  rr += 1
-  const sorted = ok.map((c, i) => ({c, k: (i + rr) % ok.length})).sort((a, b) => ratio(b.c) - ratio(a.c) || a.k - b.k)
-  return sorted.slice(0, opts.replicas).map((x) => x.c.nodeId)
-}
 
 /** How often the gateway re-reads the nodes' space (placement also counts its own writes in between). */
 const SPACE_REFRESH_MS = 5000
@@ -40,6 +32,7 @@ export class GatewayService implements Service, Gateway {
   private tlsSource = ''
   private tlsContext: ReturnType<typeof stripeTlsContext> | null = null
   private readonly startedPort: number
+  private readonly placement: ChoosePlacement = createPlacement()
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -49,7 +42,7 @@ export class GatewayService implements Service, Gateway {
     this.log = ctx.log.child('stripe-gateway')
     this.bind = ctx.settings.bind
     this.dataTimeoutMs = options.dataTimeoutMs ?? 15_000
-    this.catalogue = options.catalogue ?? new MemoryCatalogue()
+    this.catalogue = options.catalogue ?? openCatalogue(path.join(ctx.dataDir, 'stripe', 'catalogue.db'))
     this.links = new NodeLinks(() => ctx.store.current, clusterKey, ctx.settings.bind, this.log)
     this.links.onChange((nodeId, up) => {
       if (up) void this.refreshSpace(nodeId)
@@ -91,7 +84,7 @@ export class GatewayService implements Service, Gateway {
   }
 
   choose(sizeHint: number, exclude: ReadonlySet<string>): string[] {
-    return choosePlacement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
+    return this.placement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
   }
 
   stored(nodeId: string, deltaBytes: number): void {

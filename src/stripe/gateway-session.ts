@@ -8,6 +8,7 @@ import {fileError} from '../daemon/session/file-errors.js'
 import {normalizeVirtual} from '../daemon/session/path-jail.js'
 import {hasPermission, requirePermission} from '../daemon/session/permissions.js'
 import type {FileSession, FileStat} from '../daemon/session/types.js'
+import {CatalogueError} from './catalogue.js'
 import type {Catalogue, CatalogueEntry} from './contract.js'
 import type {NodeLinks} from './node-links.js'
 import {isReservedName} from './piece-store.js'
@@ -82,7 +83,10 @@ export class GatewaySession implements FileSession {
     const e = this.entry(virtualPath)
     if (!e) throw fileError('not-found', virtualPath)
     if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
-    return this.core.catalogue.list(this.cat(virtualPath)).map((c) => this.toStat(c))
+    const c = this.cat(virtualPath)
+    // a home nobody has written to yet exists only implicitly
+    if (!this.core.catalogue.get(c)) return []
+    return guard(virtualPath, () => this.core.catalogue.list(c)).map((x) => this.toStat(x))
   }
 
   openRead(virtualPath: string): never {
@@ -100,7 +104,7 @@ export class GatewaySession implements FileSession {
     if (!parent) throw fileError('not-found', virtualPath)
     if (parent.type !== 'dir') throw fileError('not-directory', virtualPath)
     const c = this.cat(virtualPath)
-    this.core.catalogue.mkdir(c, this.currentUser.name)
+    guard(virtualPath, () => this.core.catalogue.mkdir(c, this.currentUser.name))
     // empty directories exist on the nodes too, so a rescan finds them; a down node learns it at remerge
     await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.mkdir(c)))
   }
@@ -111,8 +115,8 @@ export class GatewaySession implements FileSession {
     if (!e) throw fileError('not-found', virtualPath)
     if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
     const c = this.cat(virtualPath)
-    if (this.core.catalogue.list(c, 1).length > 0) throw fileError('not-empty', virtualPath)
-    this.core.catalogue.remove(c)
+    if (c === this.home) throw fileError('permission', virtualPath, 'the home directory cannot be removed')
+    guard(virtualPath, () => this.core.catalogue.remove(c))
     await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.rmdir(c)))
   }
 
@@ -124,7 +128,7 @@ export class GatewaySession implements FileSession {
     const c = this.cat(virtualPath)
     if (this.core.busy.has(c)) throw fileError('busy', virtualPath)
     // the catalogue is the truth: once it forgets the file, a piece left on a down node is surplus at remerge
-    this.core.catalogue.remove(c)
+    guard(virtualPath, () => this.core.catalogue.remove(c))
     await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.remove(c)))
   }
 
@@ -160,11 +164,11 @@ export class GatewaySession implements FileSession {
       throw fileError('io', from, (error as Error).message)
     }
     if (target) {
-      this.core.catalogue.remove(dst)
+      guard(to, () => this.core.catalogue.remove(dst))
       const stale = target.nodes.filter((n) => !involved.includes(n))
       await Promise.allSettled(stale.map((n) => this.core.links.get(n)?.remove(dst)))
     }
-    this.core.catalogue.rename(src, dst)
+    guard(from, () => this.core.catalogue.rename(src, dst))
   }
 
   async chmod(virtualPath: string): Promise<void> {
@@ -176,7 +180,7 @@ export class GatewaySession implements FileSession {
     const e = this.entry(virtualPath)
     if (!e) throw fileError('not-found', virtualPath)
     const c = this.cat(virtualPath)
-    this.core.catalogue.setMtime(c, mtime.getTime())
+    guard(virtualPath, () => this.core.catalogue.setMtime(c, mtime.getTime()))
     if (e.type === 'file') await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.setMtime(c, mtime.getTime())))
   }
 
@@ -191,6 +195,18 @@ export class GatewaySession implements FileSession {
     }
     const bs = 4096
     return {blockSize: bs, blocks: Math.floor(capacity / bs), freeBlocks: Math.floor(free / bs), availableBlocks: Math.floor(free / bs), files: 0, freeFiles: 0}
+  }
+}
+
+const KIND = {ENOENT: 'not-found', EEXIST: 'exists', ENOTEMPTY: 'not-empty', ENOTDIR: 'not-directory', EISDIR: 'is-directory', EINVAL: 'invalid-path'} as const
+
+/** Runs a catalogue change; its refusals become the FileErrors every protocol maps (never a raw 451). */
+function guard<T>(virtualPath: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (error instanceof CatalogueError) throw fileError(KIND[error.code], virtualPath)
+    throw error
   }
 }
 
