@@ -347,4 +347,40 @@ ftp.quit()
     assert.match(log, /---> (PORT|EPRT)/)
     assertSame(dir, names, out)
   })
+
+  it('stripe gateway: SFTP on 2200 (paramiko) serves the same virtual tree: put, get byte-identical, rename, listing, and FTP sees it', {skip: !existsSync('/usr/bin/python3')}, async () => {
+    const names = makeFiles('sftp', 's', 3)
+    const out = path.join(local, 'sftp-down')
+    mkdirSync(out, {recursive: true})
+    const py = `
+import paramiko, os, sys
+t = paramiko.Transport(sock=__import__('socket').create_connection(('${G}', 2200), source_address=('127.0.70.31', 0)))
+t.connect(username='${USER}', password='${PASSWORD}')
+s = paramiko.SFTPClient.from_transport(t)
+s.mkdir('/sftp')
+for n in sys.argv[1:]:
+    s.put(os.path.join('${path.join(local, 'sftp')}', n), '/sftp/' + n)
+for n in sys.argv[1:]:
+    s.get('/sftp/' + n, os.path.join('${out}', n))
+s.rename('/sftp/' + sys.argv[1], '/sftp/renamed.bin')
+print(' '.join(sorted(s.listdir('/sftp'))))
+print(s.stat('/sftp/renamed.bin').st_size)
+t.close()
+`
+    const r = await run('/usr/bin/python3', ['-c', py, ...names])
+    assert.equal(r.code, 0, r.stderr)
+    assertSame('sftp', names, out)
+    const [listing, size] = r.stdout.trim().split('\n')
+    assert.equal(listing, ['renamed.bin', ...names.slice(1)].sort().join(' '))
+    assert.equal(Number(size), files.get(`sftp/${names[0]}`)!.length)
+    const c = await FtpControl.open(G, GATEWAY_PORT, '127.0.70.31')
+    try {
+      await c.login()
+      assert.match(await c.cmd('XSHA256 /sftp/renamed.bin'), new RegExp(`^213 ${sha(files.get(`sftp/${names[0]}`)!)}`))
+    } finally {
+      c.close()
+    }
+    const held = NODES.flatMap((ip) => piecesOn(root, ip, 'sftp'))
+    assert.equal(held.length, 3, 'the pieces are on the storage nodes, not the gateway')
+  })
 })
