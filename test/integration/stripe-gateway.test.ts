@@ -383,4 +383,13 @@ t.close()
     const held = NODES.flatMap((ip) => piecesOn(root, ip, 'sftp'))
     assert.equal(held.length, 3, 'the pieces are on the storage nodes, not the gateway')
   })
+
+  it('stripe gateway: SIGTERM stops the gateway and a storage node cleanly although their links are open', async () => {
+    for (const n of [cluster.gateway, cluster.nodes[1]]) {
+      await n.stop()
+      assert.equal(n.process!.signalCode, null, `${n.bind} needed SIGKILL: ${n.log.slice(-800)}`)
+      assert.equal(n.process!.exitCode, 0)
+      assert.match(n.log, /\] stopped/)
+    }
+  })
 })
