@@ -1,11 +1,11 @@
-// Soak (reliability item 18): one real node, many clients mixing SFTP uploads, downloads and listings (ssh2)
+// Soak (reliability item 18): one real node (supervisor + workers, the whole process tree sampled), many clients mixing SFTP uploads, downloads and listings (ssh2)
 // and FTP transfers (curl) for a while; samples the node's RSS and open file descriptors, and checks that the
 // descriptors return to the baseline afterwards. Not a test: run it by hand.
-//   node dist/bench/soak.js [--minutes 30] [--clients 200] [--ftp-parallel 8]
+//   node dist/bench/soak.js [--minutes 30] [--clients 200] [--ftp-parallel 8] [--workers N]
 // Loopback only: 127.0.19.2.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -14,6 +14,7 @@ import {hashPassword} from '../src/config/password.js'
 import type {ClusterConfig} from '../src/config/schema.js'
 import {AdminClient} from '../src/protocol/admin-client.js'
 import {PATHS} from '../src/protocol/index.js'
+import {sampleTree} from './proc-tree.js'
 
 const HOST = '127.0.19.2'
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js')
@@ -24,11 +25,11 @@ const arg = (name: string, fallback: number) => {
 const minutes = arg('minutes', 30)
 const clients = arg('clients', 200)
 const ftpParallel = arg('ftp-parallel', 8)
+const workers = arg('workers', os.availableParallelism())
 
 function sample(pid: number): {rssMiB: number; fds: number} {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
-  return {rssMiB: Math.round(rss * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length}
+  const t = sampleTree(pid)
+  return {rssMiB: t.rssMiB, fds: t.fds}
 }
 
 function login(): Promise<{client: ssh2.Client; sftp: SFTPWrapper}> {
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   try {
     const init = spawnSync(process.execPath, [CLI, 'node', 'init', path.join(dir, 'node'), '--bind', HOST], {env: {...process.env, CLUSTER_ADMIN_PASSWORD: 'soak-admin-pw'}})
     if (init.status !== 0) throw new Error(`init failed: ${init.stderr}`)
-    node = spawn(process.execPath, [CLI, 'node', 'start', path.join(dir, 'node')], {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, CLUSTER_LOG_LEVEL: 'info'}})
+    node = spawn(process.execPath, [CLI, 'node', 'start', path.join(dir, 'node'), '--workers', String(workers)], {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, CLUSTER_LOG_LEVEL: 'info'}})
     await new Promise<void>((resolve, reject) => {
       let log = ''
       node!.stderr!.on('data', (d) => {

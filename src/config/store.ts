@@ -3,7 +3,7 @@
 import {EventEmitter} from 'node:events'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {OperationError} from '../protocol/index.js'
+import {MAX_CONFIG_BYTES, OperationError} from '../protocol/index.js'
 import {contentHash} from './canonical-json.js'
 import {removeStaleTemps, writeFileAtomic} from './atomic-file.js'
 import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig} from './schema.js'
@@ -41,8 +41,14 @@ export function configPaths(dataDir: string) {
   }
 }
 
-export function serializeConfig(config: ClusterConfig): string {
-  return JSON.stringify(config, null, 2) + '\n'
+/** The configuration's one encoding (files, history, pushes); refuses a document no member would accept. */
+export function serializeConfig(config: ClusterConfig, limit = MAX_CONFIG_BYTES): string {
+  const text = JSON.stringify(config, null, 2) + '\n'
+  const size = Buffer.byteLength(text)
+  if (size > limit) {
+    throw new OperationError('invalid', `the configuration would be ${size} bytes, more than the ${limit} bytes every member accepts (MAX_CONFIG_BYTES); the change was not made`, 'remove what is no longer needed (users, rules) or split the directory')
+  }
+  return text
 }
 
 /** Reads and validates a configuration file; never modifies it. */

@@ -3,6 +3,9 @@
 
 /** Default ports; ports are cluster-wide, bind addresses node-local. */
 export const DEFAULT_ADMIN_PORT = 14983
+/** Largest configuration document (its serialized bytes) any member accepts: the primary refuses to commit a
+ *  larger one, so a secondary never has to refuse a push. 200,000 users take about 80 MB. */
+export const MAX_CONFIG_BYTES = 128 * 1024 * 1024
 export const DEFAULT_HEALTH_PORT = 14980
 export const DEFAULT_SFTP_PORT = 2222
 export const DEFAULT_FTP_PORT = 2121

@@ -4,7 +4,7 @@ import {formatHostPort, type NodeStatus} from '../../protocol/index.js'
 
 export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusCommand> {
   static override summary = 'Show one node\'s status'
-  static override description = 'Connects to a node\'s admin endpoint (the primary when HOST is not given) and shows its role, cluster, revision, services and uptime.'
+  static override description = 'Connects to a node\'s admin endpoint (the primary when HOST is not given) and shows its role, cluster, revision, services, uptime and its file-service workers (pid, sessions, CPU, memory, restarts).'
   static override examples = [
     '<%= config.bin %> <%= command.id %> 127.0.0.3',
     'CLUSTER_PASSWORD=s3cret <%= config.bin %> <%= command.id %> 10.0.0.12:14983 --json',
@@ -23,6 +23,10 @@ export default class NodeStatusCommand extends ClusterCommand<typeof NodeStatusC
     if (status.role === 'secondary') this.say(`  last synchronized ${status.lastSynchronized ?? 'never'}`)
     this.say(`  services          ${Object.entries(status.services).map(([n, s]) => `${n} ${p.state(s)}`).join(', ')}`)
     this.say(`  uptime            ${status.uptimeSeconds} s${status.draining ? p.warn('  (draining)') : ''}`)
+    for (const w of status.workers ?? []) {
+      const exit = w.lastExit ? p.dim(`  restarted ${w.restarts}× (last: ${w.lastExit.reason} at ${w.lastExit.at})`) : ''
+      this.say(`  worker ${String(w.id).padEnd(10)} ${p.state(w.state)}  pid ${w.pid ?? '-'}  ${w.sessions} sessions  cpu ${w.cpuSeconds} s  rss ${Math.round(w.rssBytes / 1048576)} MiB${exit}`)
+    }
     return status
   }
 }

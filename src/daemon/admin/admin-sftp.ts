@@ -4,13 +4,14 @@
 import ssh2, {type SFTPWrapper} from 'ssh2'
 import {redactSecrets} from '../../config/schema.js'
 import {serializeConfig} from '../../config/store.js'
-import {OperationError, PATHS} from '../../protocol/index.js'
+import {MAX_CONFIG_BYTES, OperationError, PATHS} from '../../protocol/index.js'
 import type {Logger} from '../log.js'
 import type {Actor, NodeRuntime} from '../node-runtime.js'
 
 const {STATUS_CODE, OPEN_MODE} = ssh2.utils.sftp
 
-const MAX_WRITE = 16 * 1024 * 1024
+/** A written document may carry baseRevision and a summary beyond the configuration itself. */
+const MAX_WRITE = MAX_CONFIG_BYTES + 64 * 1024
 const MAX_HANDLES = 64
 const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
