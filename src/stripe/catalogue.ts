@@ -265,9 +265,39 @@ export class SqliteCatalogue implements Catalogue {
     return out
   }
 
+  /** How many files have fewer than `replicas` copies among `liveNodes` (status), without holding them. */
+  countUnderReplicated(replicas: number, liveNodes: string[]): number {
+    const live = new Set(liveNodes)
+    let n = 0
+    for (let page = this.files('', 5000); page.length; page = this.files(page[page.length - 1].path, 5000)) {
+      for (const e of page) if (e.nodes.filter((x) => live.has(x)).length < replicas) n += 1
+    }
+    return n
+  }
+
   stats(): {files: number; dirs: number; bytes: number; perNode: Map<string, {files: number; bytes: number}>} {
     const perNode = new Map(this.q.nodeStats.all().map((r) => [r.node, {files: r.files, bytes: r.bytes}] as const))
     return {files: this.q.meta.get('files')!.value, dirs: this.q.meta.get('dirs')!.value, bytes: this.q.meta.get('bytes')!.value, perNode}
+  }
+
+  /** Starts recording which pieces a node reported (rescan, remerge): a temporary table, not process memory. */
+  beginSeen(): void {
+    this.db.exec('CREATE TEMP TABLE IF NOT EXISTS seen (node TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (node, path)) WITHOUT ROWID; DELETE FROM seen;')
+  }
+
+  markSeen(nodeId: string, paths: string[]): void {
+    const st = this.db.prepare<[string, string]>('INSERT OR IGNORE INTO seen (node, path) VALUES (?, ?)')
+    this.db.transaction(() => {
+      for (const p of paths) st.run(nodeId, p)
+    })()
+  }
+
+  /** Files the catalogue places on `nodeId` that its inventory did not report (the copy is gone), paged. */
+  unseenOn(nodeId: string, afterPath = '', limit = 1000): string[] {
+    return this.db
+      .prepare<[string, string, string, number], {path: string}>('SELECT c.path FROM copies c WHERE c.node = ? AND c.path > ? AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.node = ? AND s.path = c.path) ORDER BY c.path LIMIT ?')
+      .all(nodeId, afterPath, nodeId, limit)
+      .map((r) => r.path)
   }
 
   /** Runs `fn` as one durable transaction (rescan's bulk load: one fsync, not one per entry). */

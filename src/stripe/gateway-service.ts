@@ -6,13 +6,15 @@ import {FtpService} from '../daemon/ftp/ftp-service.js'
 import {SftpService} from '../daemon/sftp/sftp-service.js'
 import type {Logger} from '../daemon/log.js'
 import type {Service, ServiceContext} from '../daemon/service.js'
-import type {ServiceState} from '../protocol/index.js'
-import type {Catalogue, ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
+import type {ServiceState, StripeStatus} from '../protocol/index.js'
+import type {ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
 import path from 'node:path'
 import type {Gateway} from './chain.js'
 import {gatewayCommands} from './gateway-commands.js'
 import {GatewaySession} from './gateway-session.js'
-import {openCatalogue} from './catalogue.js'
+import {openCatalogue, type SqliteCatalogue} from './catalogue.js'
+import {StripeMaintenance} from './maintenance.js'
+import {buildStripeStatus} from './status.js'
 import {createPlacement} from './placement.js'
 import {NodeLinks} from './node-links.js'
 import {stripeTlsContext} from './tls-keys.js'
@@ -22,7 +24,8 @@ const SPACE_REFRESH_MS = 5000
 
 export class GatewayService implements Service, Gateway {
   readonly name = 'stripe-gateway'
-  readonly catalogue: Catalogue
+  readonly catalogue: SqliteCatalogue
+  readonly maintenance: StripeMaintenance
   readonly links: NodeLinks
   readonly busy = new Set<string>()
   readonly log: Logger
@@ -42,7 +45,7 @@ export class GatewayService implements Service, Gateway {
   constructor(
     private readonly ctx: ServiceContext,
     clusterKey: string,
-    options: {dataTimeoutMs?: number; catalogue?: Catalogue} = {},
+    options: {dataTimeoutMs?: number; catalogue?: SqliteCatalogue} = {},
   ) {
     this.log = ctx.log.child('stripe-gateway')
     this.bind = ctx.settings.bind
@@ -55,6 +58,7 @@ export class GatewayService implements Service, Gateway {
     })
     this.startedPort = ctx.store.current.stripe.port
     this.startedSftpPort = ctx.store.current.stripe.sftpPort
+    this.maintenance = new StripeMaintenance({catalogue: this.catalogue, links: this.links, log: this.log, settings: () => this.config().stripe, choose: (size, exclude) => this.choose(size, exclude), busy: this.busy})
     this.ftp = new FtpService(ctx, {
       name: 'stripe-ftp',
       listeners: (config) => [{port: config.stripe.port, implicit: false}],
@@ -112,6 +116,16 @@ export class GatewayService implements Service, Gateway {
     await Promise.allSettled(links.filter((l) => l.up).map(async (l) => this.spaces.set(l.node.nodeId, await l.space())))
   }
 
+  /** `cluster stripe status`: fresh space reports from the nodes that are up, the catalogue for the others. */
+  async stripeStatus(): Promise<StripeStatus> {
+    await this.refreshSpace()
+    const settings = this.config().stripe
+    const stats = this.catalogue.stats()
+    const up = settings.nodes.map((n) => n.nodeId).filter((id) => this.links.get(id)?.up)
+    const seen = settings.nodes.map((n) => ({nodeId: n.nodeId, up: up.includes(n.nodeId), space: this.spaces.get(n.nodeId) ?? null, catalogue: stats.perNode.get(n.nodeId)}))
+    return buildStripeStatus(settings, seen, stats.files, this.catalogue.countUnderReplicated(settings.replicas, up))
+  }
+
   /** Every configured node's link is up and its space known. */
   allLinksUp(): boolean {
     return this.config().stripe.nodes.every((n) => this.links.get(n.nodeId)?.up && this.spaces.has(n.nodeId))
@@ -125,6 +139,8 @@ export class GatewayService implements Service, Gateway {
     this.links.sync(this.config().stripe.nodes)
     this.spaceTimer = setInterval(() => void this.refreshSpace(), SPACE_REFRESH_MS)
     this.spaceTimer.unref()
+    // rescan of an empty catalogue, remerge of returning nodes, re-replication after the grace period
+    this.maintenance.start()
     await this.ftp.start()
     try {
       await this.sftp.start()
@@ -136,6 +152,7 @@ export class GatewayService implements Service, Gateway {
 
   async stop(deadlineMs = 5000): Promise<void> {
     if (this.spaceTimer) clearInterval(this.spaceTimer)
+    this.maintenance.close()
     await Promise.allSettled([this.ftp.stop(deadlineMs), this.sftp.stop(deadlineMs)])
     this.links.close()
     this.catalogue.close()

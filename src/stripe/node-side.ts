@@ -22,8 +22,7 @@ import {stripeTlsContext} from './tls-keys.js'
 
 /** The node's stripe directory: node.json `stripeDir`, default `<storage>/.stripe`. */
 export function stripeDirOf(settings: NodeSettings): string {
-  const own = (settings as NodeSettings & {stripeDir?: string | null}).stripeDir
-  return own ? path.resolve(own) : path.join(settings.storage, '.stripe')
+  return settings.stripeDir ? path.resolve(settings.stripeDir) : path.join(settings.storage, '.stripe')
 }
 
 const MAX_LINE = 1024 * 1024

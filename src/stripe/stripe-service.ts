@@ -4,10 +4,14 @@
 import type {ClusterConfig} from '../config/schema.js'
 import type {NodeRuntime} from '../daemon/node-runtime.js'
 import type {Service} from '../daemon/service.js'
-import type {ServiceState} from '../protocol/index.js'
+import {OperationError, formatHostPort, type ServiceState, type StripeRescanResult, type StripeVerifyResult} from '../protocol/index.js'
 import {GatewayService} from './gateway-service.js'
 import {STRIPE_LINK_COMMAND} from './link-protocol.js'
 import {StripeNodeSide} from './node-side.js'
+
+function requireAdmin(kind: string): void {
+  if (kind !== 'admin') throw new OperationError('refused', 'this action needs an admin user')
+}
 
 export function isGateway(config: ClusterConfig, nodeId: string): boolean {
   return config.stripe.enabled && config.stripe.gateway?.nodeId === nodeId
@@ -31,6 +35,36 @@ export class StripeService implements Service {
       }
       this.nodeSide.handle(channel, actor.address)
     })
+    // catalogue operations run where the catalogue is: the CLI follows stripe.gateway to this node
+    runtime.exec.set('stripe-status', async (_args, ctx) => {
+      requireAdmin(ctx.actor.kind)
+      return this.runningGateway().stripeStatus()
+    })
+    runtime.exec.set('stripe-rescan', async (_args, ctx) => {
+      requireAdmin(ctx.actor.kind)
+      const r = await this.runningGateway().maintenance.rescan((m) => ctx.progress('rescan', m))
+      const addr = (id: string) => {
+        const n = this.storageNode(id)
+        return n.port ? formatHostPort(n.host, n.port) : id
+      }
+      return {...r, nodes: r.nodes.map(addr), skippedNodes: r.skippedNodes.map(addr)} satisfies StripeRescanResult
+    })
+    runtime.exec.set('stripe-verify', async (_args, ctx) => {
+      requireAdmin(ctx.actor.kind)
+      const r = await this.runningGateway().maintenance.verify((m) => ctx.progress('verify', m))
+      return {...r, mismatches: r.mismatches.map(({nodeId, ...m}) => ({...m, host: this.storageNode(nodeId).host, port: this.storageNode(nodeId).port}))} satisfies StripeVerifyResult
+    })
+  }
+
+  /** A storage node's admin address by id (port 0 if it has left the configuration). */
+  private storageNode(id: string): {host: string; port: number} {
+    return this.runtime.config.stripe.nodes.find((x) => x.nodeId === id) ?? {host: id, port: 0}
+  }
+
+  private runningGateway(): GatewayService {
+    if (this.gateway) return this.gateway
+    const g = this.runtime.config.stripe.gateway
+    throw new OperationError('refused', g ? `this node is not running the gateway (it is ${formatHostPort(g.host, g.port)})` : 'the striped cluster is not enabled', g ? 'ask the gateway' : 'enable it with `cluster stripe enable HOST`')
   }
 
   /** The running gateway (tests and status). */

@@ -21,13 +21,13 @@ export interface FtpServiceOptions {
   openSession?: (user: User) => Promise<FileSession>
   /** Wait for a data connection or a TLS handshake, ms. */
   dataTimeoutMs?: number
-  /** In a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
-  adopted?: boolean
   /** Another service on the same engine (the striped gateway): its name, listeners, verbs and TLS context. */
   name?: string
   listeners?: (config: ClusterConfig) => {port: number; implicit: boolean}[]
   commands?: ReadonlyMap<string, Command>
   tls?: () => SecureContext | null
+  /** In a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
+  adopted?: boolean
 }
 
 /** The files site's listeners: plain FTP with explicit AUTH TLS on `ftp.port`, implicit FTPS on `ftps.port`. */
