@@ -3,7 +3,6 @@ import {FtpService} from './ftp/ftp-service.js'
 import type {NodeRuntime} from './node-runtime.js'
 import type {Service, ServiceContext} from './service.js'
 import {SftpService} from './sftp/sftp-service.js'
-import {StripeService} from '../stripe/stripe-service.js'
 
 export function serviceContext(runtime: NodeRuntime): ServiceContext {
   return {
@@ -18,5 +17,5 @@ export function serviceContext(runtime: NodeRuntime): ServiceContext {
 
 export async function registerServices(runtime: NodeRuntime): Promise<Service[]> {
   const ctx = serviceContext(runtime)
-  return [new SftpService(ctx), new FtpService(ctx), new StripeService(runtime)]
+  return [new SftpService(ctx), new FtpService(ctx)]
 }

@@ -14,25 +14,10 @@ import type {Logger} from '../daemon/log.js'
 import {FileError} from '../daemon/session/types.js'
 import type {Catalogue, CatalogueEntry, PieceInfo} from './contract.js'
 import {acceptOne, newToken, relay} from './data-path.js'
+import {dropStale, finishChain, startChain, type Gateway, type Replica, type Stored} from './chain.js'
 import type {GatewaySession} from './gateway-session.js'
 import type {DataEndpoint} from './link-protocol.js'
 import type {NodeLink, NodeLinks} from './node-links.js'
-
-/** What the verbs need from the gateway. */
-export interface Gateway {
-  catalogue: Catalogue
-  links: NodeLinks
-  busy: Set<string>
-  log: Logger
-  /** The gateway's address: relay sockets listen there. */
-  bind: string
-  dataTimeoutMs: number
-  replicas(): number
-  /** Nodes for a new file (placement), skipping `exclude`. */
-  choose(sizeHint: number, exclude: ReadonlySet<string>): string[]
-  /** Bookkeeping after a write (placement's view of used space). */
-  stored(nodeId: string, deltaBytes: number): void
-}
 
 interface StripeState {
   /** PORT/EPRT target: the node connects there. */
@@ -192,87 +177,6 @@ async function relayRetr(gw: Gateway, c: FtpConnection, live: string[], cpath: s
   throw new FileError('io', lastError?.message ?? 'no storage node holding the file is up')
 }
 
-/** A durable copy and the node holding it. */
-interface Stored {
-  nodeId: string
-  piece: PieceInfo
-}
-
-interface Replica {
-  link: NodeLink
-  id: number
-  sealed: Promise<{size: number; sha256: string}>
-  result: Promise<PieceInfo>
-}
-
-/**
- * Sets up the replication chain (the last node listens for the one before it, …) and the first node's
- * receive from `endpoint`; resolves once every replica listens, with a function that waits for the seals.
- */
-async function startChain(nodes: NodeLink[], args: {path: string; offset: number; owner: string; generation: number; tls: boolean}, endpoint: DataEndpoint, onOpened: () => void): Promise<Replica[]> {
-  const replicas: Replica[] = []
-  let forward: {host: string; port: number; token: string} | undefined
-  const cancelAll = () => replicas.forEach((r) => r.link.cancel(r.id))
-  try {
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const link = nodes[i]
-      let listening!: (port: number) => void
-      let sealed!: (v: {size: number; sha256: string}) => void
-      const port = new Promise<number>((r) => (listening = r))
-      const sealedP = new Promise<{size: number; sha256: string}>((r) => (sealed = r))
-      const token = newToken()
-      const ep: DataEndpoint = i === 0 ? endpoint : {listen: {peer: nodes[i - 1].node.host, token}}
-      const call = link.receive({path: args.path, offset: args.offset, endpoint: ep, tls: i === 0 ? args.tls : false, forward, owner: args.owner, generation: args.generation, twoPhase: true}, (ev) => {
-        if ('listening' in ev) listening(ev.listening)
-        if ('received' in ev) sealed(ev.received)
-        if ('opened' in ev && i === 0) onOpened()
-      })
-      const r: Replica = {link, id: call.id, result: call.result, sealed: Promise.race([sealedP, call.result.then(() => Promise.reject(new Error(`storage node ${link.name} ended the upload without sealing it`)))])}
-      r.sealed.catch(() => {})
-      replicas.unshift(r)
-      if (i > 0) {
-        const p = await Promise.race([port, call.result.then(() => -1)])
-        if (p < 0) throw new Error(`storage node ${link.name} did not listen for the replication chain`)
-        forward = {host: link.node.host, port: p, token}
-      }
-    }
-  } catch (error) {
-    cancelAll()
-    throw error
-  }
-  return replicas
-}
-
-/** Both (all) replicas sealed with the same size and hash, the client still there: commit them all. */
-async function finishChain(c: FtpConnection, replicas: Replica[]): Promise<{pieces: Stored[]; failed: string[]}> {
-  const cancelAll = () => replicas.forEach((r) => r.link.cancel(r.id))
-  let seals
-  try {
-    seals = await Promise.all(replicas.map((r) => r.sealed))
-  } catch (error) {
-    cancelAll()
-    throw error
-  }
-  if (seals.some((s) => s.size !== seals[0].size || s.sha256 !== seals[0].sha256)) {
-    cancelAll()
-    throw new FileError('io', `the replicas differ (${seals.map((s) => `${s.size} bytes ${s.sha256.slice(0, 12)}`).join(' / ')}); nothing was stored`)
-  }
-  // a killed client closes data and control together: give the control EOF time to arrive before committing
-  for (let i = 0; i < 6 && !c.control.closed; i++) await delay(5)
-  if (c.control.closed) {
-    cancelAll()
-    throw new TransferAborted('control connection closed during the upload')
-  }
-  const outcomes = await Promise.allSettled(replicas.map(async (r) => {
-    await r.link.commit(r.id)
-    return r.result
-  }))
-  const pieces: Stored[] = []
-  const failed: string[] = []
-  outcomes.forEach((o, i) => (o.status === 'fulfilled' ? pieces.push({nodeId: replicas[i].link.node.nodeId, piece: o.value}) : failed.push(`${replicas[i].link.name}: ${(o.reason as Error).message}`)))
-  return {pieces, failed}
-}
-
 async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean): Promise<void> {
   const target = c.resolve(arg)
   let offset = c.takeRest()
@@ -345,7 +249,7 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
           cancelAll()
           throw error
         }
-        const {pieces, failed} = await finishChain(c, replicas)
+        const {pieces, failed} = await finishChain(() => !c.control.closed, replicas)
         if (pieces.length > 0) await record(pieces)
         if (failed.length > 0) throw new FileError('io', `only ${pieces.length} of ${replicas.length} copies are durable (${failed.join('; ')})`)
       })
@@ -374,7 +278,7 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
         }
         cancel = () => replicas.forEach((r) => r.link.cancel(r.id))
         try {
-          const {pieces, failed} = await finishChain(c, replicas)
+          const {pieces, failed} = await finishChain(() => !c.control.closed, replicas)
           if (pieces.length > 0) await record(pieces)
           if (failed.length > 0) return c.reply(451, `Only ${pieces.length} of ${replicas.length} copies of ${target} are durable (${failed.join("; ")}); upload it again`)
           return c.reply(226, 'Transfer complete')
@@ -393,16 +297,6 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
   } finally {
     gw.busy.delete(cpath)
   }
-}
-
-/** An overwrite that landed on other nodes: the old copies elsewhere are removed. */
-async function dropStale(gw: Gateway, before: CatalogueEntry | undefined, after: CatalogueEntry): Promise<void> {
-  if (!before || before.type !== 'file') return
-  const stale = before.nodes.filter((n) => !after.nodes.includes(n))
-  await Promise.allSettled(stale.map(async (n) => {
-    await gw.links.get(n)?.remove(after.path)
-    gw.stored(n, -before.size)
-  }))
 }
 
 function port(c: FtpConnection, target: HostPort | null, verb: string): void {

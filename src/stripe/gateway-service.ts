@@ -3,13 +3,15 @@
 // connection gate, defender, IP filter (files site) and PROXY support as every listener.
 import type {ClusterConfig} from '../config/schema.js'
 import {FtpService} from '../daemon/ftp/ftp-service.js'
+import {SftpService} from '../daemon/sftp/sftp-service.js'
 import type {Logger} from '../daemon/log.js'
 import type {Service, ServiceContext} from '../daemon/service.js'
 import type {ServiceState, StripeStatus} from '../protocol/index.js'
-import type {NodeSpace, PlacementCandidate} from './contract.js'
-import {gatewayCommands, type Gateway} from './gateway-commands.js'
-import {GatewaySession} from './gateway-session.js'
+import type {ChoosePlacement, NodeSpace, PlacementCandidate} from './contract.js'
 import path from 'node:path'
+import type {Gateway} from './chain.js'
+import {gatewayCommands} from './gateway-commands.js'
+import {GatewaySession} from './gateway-session.js'
 import {openCatalogue, type SqliteCatalogue} from './catalogue.js'
 import {StripeMaintenance} from './maintenance.js'
 import {buildStripeStatus} from './status.js'
@@ -29,13 +31,16 @@ export class GatewayService implements Service, Gateway {
   readonly log: Logger
   readonly bind: string
   readonly dataTimeoutMs: number
+  readonly spoolDir: string
   private readonly ftp: FtpService
+  private readonly sftp: SftpService
   private readonly spaces = new Map<string, NodeSpace>()
   private spaceTimer: NodeJS.Timeout | null = null
   private tlsSource = ''
   private tlsContext: ReturnType<typeof stripeTlsContext> | null = null
   private readonly startedPort: number
-  private readonly choosePlacement = createPlacement()
+  private readonly startedSftpPort: number
+  private readonly placement: ChoosePlacement = createPlacement()
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -45,12 +50,14 @@ export class GatewayService implements Service, Gateway {
     this.log = ctx.log.child('stripe-gateway')
     this.bind = ctx.settings.bind
     this.dataTimeoutMs = options.dataTimeoutMs ?? 15_000
+    this.spoolDir = path.join(ctx.dataDir, 'stripe', 'spool')
     this.catalogue = options.catalogue ?? openCatalogue(path.join(ctx.dataDir, 'stripe', 'catalogue.db'))
     this.links = new NodeLinks(() => ctx.store.current, clusterKey, ctx.settings.bind, this.log)
     this.links.onChange((nodeId, up) => {
       if (up) void this.refreshSpace(nodeId)
     })
     this.startedPort = ctx.store.current.stripe.port
+    this.startedSftpPort = ctx.store.current.stripe.sftpPort
     this.maintenance = new StripeMaintenance({catalogue: this.catalogue, links: this.links, log: this.log, settings: () => this.config().stripe, choose: (size, exclude) => this.choose(size, exclude), busy: this.busy})
     this.ftp = new FtpService(ctx, {
       name: 'stripe-ftp',
@@ -59,6 +66,12 @@ export class GatewayService implements Service, Gateway {
       tls: () => this.tls(),
       openSession: async (user) => new GatewaySession(user, this),
       dataTimeoutMs: this.dataTimeoutMs,
+    })
+    // the same virtual tree over SFTP, relayed (staged in the spool) through the gateway
+    this.sftp = new SftpService(ctx, false, {
+      name: 'stripe-sftp',
+      port: (config) => config.stripe.sftpPort,
+      openSession: async (user) => new GatewaySession(user, this),
     })
   }
 
@@ -88,7 +101,7 @@ export class GatewayService implements Service, Gateway {
   }
 
   choose(sizeHint: number, exclude: ReadonlySet<string>): string[] {
-    return this.choosePlacement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
+    return this.placement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
   }
 
   stored(nodeId: string, deltaBytes: number): void {
@@ -119,7 +132,7 @@ export class GatewayService implements Service, Gateway {
   }
 
   needsRestart(config: ClusterConfig): boolean {
-    return config.stripe.port !== this.startedPort
+    return config.stripe.port !== this.startedPort || config.stripe.sftpPort !== this.startedSftpPort
   }
 
   async start(): Promise<void> {
@@ -129,12 +142,18 @@ export class GatewayService implements Service, Gateway {
     // rescan of an empty catalogue, remerge of returning nodes, re-replication after the grace period
     this.maintenance.start()
     await this.ftp.start()
+    try {
+      await this.sftp.start()
+    } catch (error) {
+      await this.ftp.stop(500)
+      throw error
+    }
   }
 
   async stop(deadlineMs = 5000): Promise<void> {
     if (this.spaceTimer) clearInterval(this.spaceTimer)
     this.maintenance.close()
-    await this.ftp.stop(deadlineMs)
+    await Promise.allSettled([this.ftp.stop(deadlineMs), this.sftp.stop(deadlineMs)])
     this.links.close()
     this.catalogue.close()
   }
@@ -142,6 +161,7 @@ export class GatewayService implements Service, Gateway {
   reload(config: ClusterConfig, previous?: ClusterConfig): void {
     this.links.sync(config.stripe.nodes)
     void this.ftp.reload(config, previous ?? config)
+    void this.sftp.reload(config, previous ?? config)
   }
 
   /** `starting` until every storage node is linked (placement would otherwise skip it). */

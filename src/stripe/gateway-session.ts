@@ -7,18 +7,21 @@ import type {Permission, User} from '../config/schema.js'
 import {fileError} from '../daemon/session/file-errors.js'
 import {normalizeVirtual} from '../daemon/session/path-jail.js'
 import {hasPermission, requirePermission} from '../daemon/session/permissions.js'
-import type {FileSession, FileStat} from '../daemon/session/types.js'
-import type {Catalogue, CatalogueEntry} from './contract.js'
-import type {NodeLinks} from './node-links.js'
+import {createHash, randomBytes} from 'node:crypto'
+import {promises as fs} from 'node:fs'
+import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from '../daemon/session/types.js'
+import type {Gateway} from './chain.js'
+import {dropStale, finishChain, startChain} from './chain.js'
+import {Throttle, acceptOne, newToken, receivePiece, sendPiece} from './data-path.js'
+import {CatalogueError} from './catalogue.js'
+import type {CatalogueEntry} from './contract.js'
 import {isReservedName} from './piece-store.js'
 
-/** What a session needs from the gateway. */
-export interface GatewayCore {
-  catalogue: Catalogue
-  links: NodeLinks
-  /** Paths with an upload in progress (a second writer gets 450). */
-  busy: Set<string>
-}
+/** What a session needs from the gateway (its catalogue, links, placement and relay address). */
+export type GatewayCore = Gateway
+
+/** The gateway's own staging copies are not throttled: the nodes' caps apply on their side. */
+const UNTHROTTLED = new Throttle(null)
 
 export class GatewaySession implements FileSession {
   private currentUser: User
@@ -82,15 +85,150 @@ export class GatewaySession implements FileSession {
     const e = this.entry(virtualPath)
     if (!e) throw fileError('not-found', virtualPath)
     if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
-    return this.core.catalogue.list(this.cat(virtualPath)).map((c) => this.toStat(c))
+    const c = this.cat(virtualPath)
+    // a home nobody has written to yet exists only implicitly
+    if (!this.core.catalogue.get(c)) return []
+    return guard(virtualPath, () => this.core.catalogue.list(c)).map((x) => this.toStat(x))
   }
 
-  openRead(virtualPath: string): never {
-    throw fileError('io', virtualPath, 'striped files are read through the gateway\'s transfer verbs')
+  /** A spool file under the gateway's data dir, unlinked at once for reads (the fd keeps it). */
+  private async spool(): Promise<{path: string; handle: fs.FileHandle}> {
+    await fs.mkdir(this.core.spoolDir, {recursive: true, mode: 0o700})
+    const file = path.join(this.core.spoolDir, randomBytes(8).toString('hex'))
+    return {path: file, handle: await fs.open(file, 'w+', 0o600)}
   }
 
-  openWrite(virtualPath: string): never {
-    throw fileError('io', virtualPath, 'striped files are written through the gateway\'s transfer verbs')
+  /** Copies a file's content from one of its live nodes (relay socket, one-time token) into `fd`, checked
+   *  against the catalogue's size and SHA-256. */
+  private async fetch(virtualPath: string, e: CatalogueEntry, fd: number): Promise<void> {
+    const c = this.cat(virtualPath)
+    let last: Error | null = null
+    for (const id of this.liveNodes(e)) {
+      const link = this.core.links.get(id)!
+      const token = newToken()
+      const pending = await acceptOne(this.core.bind, link.node.host, token, this.core.dataTimeoutMs)
+      const call = link.send({path: c, offset: 0, endpoint: {connect: {host: this.core.bind, port: pending.port, token}}, tls: false})
+      call.result.catch(() => pending.cancel())
+      try {
+        const socket = await pending.socket
+        const hash = createHash('sha256')
+        const size = await receivePiece(fd, 0, socket, hash, UNTHROTTLED, null)
+        await call.result
+        const sha256 = hash.digest('hex')
+        if (size !== e.size || (e.sha256 && sha256 !== e.sha256)) throw new Error(`storage node ${link.name} sent ${size} bytes that do not match the catalogue`)
+        return
+      } catch (error) {
+        link.cancel(call.id)
+        last = error as Error
+      }
+    }
+    throw fileError(last ? 'io' : 'busy', virtualPath, last?.message ?? `its storage node ${e.nodes.join(', ')} is down`)
+  }
+
+  async openRead(virtualPath: string): Promise<DownloadHandle> {
+    requirePermission(this.currentUser, 'download', virtualPath)
+    const e = this.entry(virtualPath)
+    if (!e) throw fileError('not-found', virtualPath)
+    if (e.type !== 'file') throw fileError('is-directory', virtualPath)
+    const {path: file, handle} = await this.spool()
+    await fs.rm(file, {force: true})
+    try {
+      await this.fetch(virtualPath, e, handle.fd)
+    } catch (error) {
+      await handle.close()
+      throw error
+    }
+    return {virtualPath, realPath: '(striped)', fd: handle.fd, size: e.size, close: () => handle.close()}
+  }
+
+  /** SFTP writes land in a spool file at the gateway; CLOSE sends it through the replication chain and
+   *  answers only once every copy is durable and the catalogue has it. */
+  async openWrite(virtualPath: string, options: OpenWriteOptions = {}): Promise<UploadHandle> {
+    const e = this.entry(virtualPath)
+    if (e?.type === 'dir') throw fileError('is-directory', virtualPath)
+    if (e && options.exclusive) throw fileError('exists', virtualPath)
+    requirePermission(this.currentUser, e ? 'overwrite' : 'upload', virtualPath)
+    const parent = this.entry(path.posix.dirname(virtualPath))
+    if (!parent || parent.type !== 'dir') throw fileError('not-found', virtualPath)
+    const c = this.cat(virtualPath)
+    if (this.core.busy.has(c)) throw fileError('busy', virtualPath)
+    const {path: file, handle} = await this.spool()
+    let start = 0
+    try {
+      if (e && (options.append || options.keepExisting || (options.offset ?? 0) > 0)) {
+        await this.fetch(virtualPath, e, handle.fd)
+        start = options.append ? e.size : Math.min(options.offset ?? 0, e.size)
+        if (!options.append && !options.keepExisting) await handle.truncate(start)
+      }
+    } catch (error) {
+      await handle.close()
+      await fs.rm(file, {force: true})
+      throw error
+    }
+    this.core.busy.add(c)
+    let closed = false
+    const finish = async () => {
+      if (closed) return
+      closed = true
+      this.core.busy.delete(c)
+      await handle.close().catch(() => {})
+      await fs.rm(file, {force: true})
+    }
+    return {
+      virtualPath,
+      fd: handle.fd,
+      tempPath: file,
+      startOffset: start,
+      abort: () => finish(),
+      commit: async () => {
+        try {
+          await handle.sync()
+          await this.upload(virtualPath, e, handle.fd)
+        } finally {
+          await finish()
+        }
+      },
+    }
+  }
+
+  /** Sends a spooled file through the chain of newly placed nodes (skipping any that fail), then records it. */
+  private async upload(virtualPath: string, before: CatalogueEntry | undefined, fd: number): Promise<void> {
+    const c = this.cat(virtualPath)
+    const tried = new Set<string>()
+    let last: Error | null = null
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const nodes = this.core.choose(0, tried).map((id) => this.core.links.get(id)!).filter(Boolean)
+      if (nodes.length === 0) break
+      const token = newToken()
+      const pending = await acceptOne(this.core.bind, nodes[0].node.host, token, this.core.dataTimeoutMs)
+      let replicas
+      try {
+        replicas = await startChain(nodes, {path: c, offset: 0, owner: before?.owner ?? this.currentUser.name, generation: this.core.catalogue.nextGeneration(), tls: false}, {connect: {host: this.core.bind, port: pending.port, token}}, () => {})
+      } catch (error) {
+        pending.cancel()
+        nodes.forEach((n) => tried.add(n.node.nodeId))
+        last = error as Error
+        continue
+      }
+      try {
+        const socket = await pending.socket
+        await sendPiece(fd, 0, socket, UNTHROTTLED)
+        socket.end()
+      } catch (error) {
+        replicas.forEach((r) => r.link.cancel(r.id))
+        throw fileError('io', virtualPath, (error as Error).message)
+      }
+      const {pieces, failed} = await finishChain(() => true, replicas)
+      if (pieces.length > 0) {
+        const p = pieces[0].piece
+        const entry = guard(virtualPath, () => this.core.catalogue.putFile({path: c, size: p.size, mtimeMs: p.mtimeMs, owner: before?.owner ?? this.currentUser.name, sha256: p.sha256, nodes: pieces.map((x) => x.nodeId)}))
+        for (const id of entry.nodes) this.core.stored(id, p.size - (before?.nodes.includes(id) ? before.size : 0))
+        await dropStale(this.core, before, entry)
+      }
+      if (failed.length > 0) throw fileError('io', virtualPath, `only ${pieces.length} of ${replicas.length} copies are durable`)
+      return
+    }
+    throw fileError(last ? 'io' : 'no-space', virtualPath, last?.message ?? 'no storage node can take the file')
   }
 
   async mkdir(virtualPath: string): Promise<void> {
@@ -100,7 +238,7 @@ export class GatewaySession implements FileSession {
     if (!parent) throw fileError('not-found', virtualPath)
     if (parent.type !== 'dir') throw fileError('not-directory', virtualPath)
     const c = this.cat(virtualPath)
-    this.core.catalogue.mkdir(c, this.currentUser.name)
+    guard(virtualPath, () => this.core.catalogue.mkdir(c, this.currentUser.name))
     // empty directories exist on the nodes too, so a rescan finds them; a down node learns it at remerge
     await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.mkdir(c)))
   }
@@ -111,8 +249,8 @@ export class GatewaySession implements FileSession {
     if (!e) throw fileError('not-found', virtualPath)
     if (e.type !== 'dir') throw fileError('not-directory', virtualPath)
     const c = this.cat(virtualPath)
-    if (this.core.catalogue.list(c, 1).length > 0) throw fileError('not-empty', virtualPath)
-    this.core.catalogue.remove(c)
+    if (c === this.home) throw fileError('permission', virtualPath, 'the home directory cannot be removed')
+    guard(virtualPath, () => this.core.catalogue.remove(c))
     await Promise.allSettled(this.core.links.all().filter((l) => l.up).map((l) => l.rmdir(c)))
   }
 
@@ -124,11 +262,11 @@ export class GatewaySession implements FileSession {
     const c = this.cat(virtualPath)
     if (this.core.busy.has(c)) throw fileError('busy', virtualPath)
     // the catalogue is the truth: once it forgets the file, a piece left on a down node is surplus at remerge
-    this.core.catalogue.remove(c)
+    guard(virtualPath, () => this.core.catalogue.remove(c))
     await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.remove(c)))
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     requirePermission(this.currentUser, 'rename', from)
     const e = this.entry(from)
     if (!e) throw fileError('not-found', from)
@@ -138,7 +276,7 @@ export class GatewaySession implements FileSession {
     if (dst === src) return
     if (dst.startsWith(src + '/')) throw fileError('invalid-path', to, 'a directory cannot move into itself')
     const target = this.entry(to)
-    if (target?.type === 'dir') throw fileError('exists', to)
+    if (target?.type === 'dir' || (target && options.noReplace)) throw fileError('exists', to)
     if (target && !this.can('overwrite')) throw fileError('permission', to, 'permission denied (needs "overwrite")')
     const parent = this.entry(path.posix.dirname(to))
     if (!parent || parent.type !== 'dir') throw fileError('not-found', to)
@@ -160,11 +298,11 @@ export class GatewaySession implements FileSession {
       throw fileError('io', from, (error as Error).message)
     }
     if (target) {
-      this.core.catalogue.remove(dst)
+      guard(to, () => this.core.catalogue.remove(dst))
       const stale = target.nodes.filter((n) => !involved.includes(n))
       await Promise.allSettled(stale.map((n) => this.core.links.get(n)?.remove(dst)))
     }
-    this.core.catalogue.rename(src, dst)
+    guard(from, () => this.core.catalogue.rename(src, dst))
   }
 
   async chmod(virtualPath: string): Promise<void> {
@@ -176,7 +314,7 @@ export class GatewaySession implements FileSession {
     const e = this.entry(virtualPath)
     if (!e) throw fileError('not-found', virtualPath)
     const c = this.cat(virtualPath)
-    this.core.catalogue.setMtime(c, mtime.getTime())
+    guard(virtualPath, () => this.core.catalogue.setMtime(c, mtime.getTime()))
     if (e.type === 'file') await Promise.allSettled(e.nodes.map((n) => this.core.links.get(n)?.setMtime(c, mtime.getTime())))
   }
 
@@ -191,6 +329,18 @@ export class GatewaySession implements FileSession {
     }
     const bs = 4096
     return {blockSize: bs, blocks: Math.floor(capacity / bs), freeBlocks: Math.floor(free / bs), availableBlocks: Math.floor(free / bs), files: 0, freeFiles: 0}
+  }
+}
+
+const KIND = {ENOENT: 'not-found', EEXIST: 'exists', ENOTEMPTY: 'not-empty', ENOTDIR: 'not-directory', EISDIR: 'is-directory', EINVAL: 'invalid-path'} as const
+
+/** Runs a catalogue change; its refusals become the FileErrors every protocol maps (never a raw 451). */
+function guard<T>(virtualPath: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (error instanceof CatalogueError) throw fileError(KIND[error.code], virtualPath)
+    throw error
   }
 }
 

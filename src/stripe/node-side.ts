@@ -147,7 +147,8 @@ export class StripeNodeSide {
           (result) => send({id: req.id, result: result ?? null}),
           (error: Error) => {
             if (!(error instanceof PieceError)) this.log.info('stripe operation failed', {op: req.op, path: req.args.path, error: error.message})
-            send({id: req.id, error: {message: error.message, kind: error instanceof PieceError ? error.kind : undefined}})
+            // one line: the gateway puts it in an FTP reply (OpenSSL's messages end with a newline)
+            send({id: req.id, error: {message: error.message.replace(/\s+/g, ' ').trim(), kind: error instanceof PieceError ? error.kind : undefined}})
           },
         ).finally(() => running.delete(req.id))
       }

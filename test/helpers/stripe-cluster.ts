@@ -3,6 +3,7 @@
 // Plus a minimal FTP control client whose data sockets the test owns (to check where data came from).
 import {once} from 'node:events'
 import {createServer, connect, type Server, type Socket} from 'node:net'
+import {connect as tlsConnect} from 'node:tls'
 import path from 'node:path'
 import {hashPassword} from '../../src/config/password.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
@@ -113,7 +114,30 @@ export class FtpControl {
   private waiters: ((line: string) => void)[] = []
   private lines: string[] = []
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.attach(socket)
+  }
+
+  /** The TLS session of the control connection (after `secure()`), for the data connections to resume. */
+  session: Buffer | undefined
+
+  /** AUTH TLS, then PBSZ 0 and PROT P. */
+  async secure(): Promise<void> {
+    const r = await this.cmd('AUTH TLS')
+    if (!r.startsWith('234')) throw new Error(`AUTH TLS refused: ${r}`)
+    this.socket.removeAllListeners('data')
+    const tls = tlsConnect({socket: this.socket, rejectUnauthorized: false})
+    tls.on('session', (s: Buffer) => (this.session = s))
+    await once(tls, 'secureConnect')
+    this.socket = tls
+    this.attach(tls)
+    for (const line of ['PBSZ 0', 'PROT P']) {
+      const x = await this.cmd(line)
+      if (!x.startsWith('200')) throw new Error(`${line} refused: ${x}`)
+    }
+  }
+
+  private attach(socket: Socket): void {
     socket.setEncoding('utf8')
     socket.on('data', (d: string) => {
       this.buffer += d
