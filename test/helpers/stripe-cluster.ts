@@ -96,7 +96,7 @@ export async function startStripeCluster(root: string, gatewayIp: string, nodeIp
     env,
     change,
     status,
-    async ready(timeoutMs = 20_000) {
+    async ready(timeoutMs = 60_000) {
       await pollUntil(async () => (await status(gatewayIp)).services.stripe === 'up', 'the gateway to link every storage node', timeoutMs, 100)
     },
     url: (pathName = '/') => `ftp://${USER}:${PASSWORD}@${gatewayIp}:${GATEWAY_PORT}${pathName}`,
@@ -104,7 +104,13 @@ export async function startStripeCluster(root: string, gatewayIp: string, nodeIp
       await Promise.all([gateway, ...nodes].map((n) => n.stop()))
     },
   }
-  await cluster.ready()
+  try {
+    await cluster.ready()
+  } catch (error) {
+    // the caller never gets the cluster to stop: stop its processes here, or they outlive the test
+    await cluster.stop()
+    throw error
+  }
   return cluster
 }
 
