@@ -26,6 +26,8 @@ export interface NodeSettings {
   /** This node's passive FTP port range (overrides the cluster's `sites.files.ftp.pasvPortMin/Max`): behind a
    *  load balancer each node's firewall may open a different range. */
   pasvPorts: {min: number; max: number} | null
+  /** Where this node keeps its pieces of the striped cluster, or null for the default `<storage>/.stripe`. */
+  stripeDir: string | null
   /** File-service worker processes: null means one per core, 0 runs the sessions in the supervisor itself. */
   workers: number | null
 }
@@ -78,6 +80,7 @@ export interface InitOptions {
   healthPort?: number
   externalAddress?: string
   pasvPorts?: {min: number; max: number}
+  stripeDir?: string
   workers?: number
 }
 
@@ -137,6 +140,7 @@ export async function initNodeDir(dataDir: string, opts: InitOptions): Promise<I
     healthPort: opts.healthPort ?? DEFAULT_HEALTH_PORT,
     externalAddress: opts.externalAddress ?? null,
     pasvPorts: opts.pasvPorts ?? null,
+    stripeDir: opts.stripeDir ? path.resolve(opts.stripeDir) : null,
     workers: opts.workers ?? null,
   }
   const config = defaultConfig({
@@ -189,6 +193,8 @@ export async function readNodeSettings(dataDir: string): Promise<NodeSettings> {
   if (pasv != null && (typeof pasv !== 'object' || !isPort(pasv.min) || !isPort(pasv.max) || (pasv.max as number) < (pasv.min as number))) {
     throw bad('pasvPorts', 'expected {"min": 1024-65535, "max": ≥ min} or null')
   }
+  // node.json written before the striped cluster has no stripeDir: the default applies
+  if (o.stripeDir != null && (typeof o.stripeDir !== 'string' || !path.isAbsolute(o.stripeDir))) throw bad('stripeDir', 'expected an absolute path or null')
   if (o.workers != null && (typeof o.workers !== 'number' || !Number.isInteger(o.workers) || o.workers < 0 || o.workers > 256)) {
     throw bad('workers', 'expected 0-256 (0: sessions in the supervisor) or null (one per core)')
   }
@@ -199,6 +205,7 @@ export async function readNodeSettings(dataDir: string): Promise<NodeSettings> {
     healthPort: o.healthPort,
     externalAddress: (o.externalAddress as string | null | undefined) ?? null,
     pasvPorts: pasv ? {min: pasv.min as number, max: pasv.max as number} : null,
+    stripeDir: (o.stripeDir as string | null | undefined) ?? null,
     workers: (o.workers as number | null | undefined) ?? null,
   }
 }

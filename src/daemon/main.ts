@@ -22,6 +22,7 @@ import {NodeRuntime, type NodeIdentity} from './node-runtime.js'
 import type {Service} from './service.js'
 import {registerServices, serviceContext, webService} from './services.js'
 import {FrontDoor} from './workers/front-door.js'
+import {StripeService} from '../stripe/stripe-service.js'
 import {WorkerPool} from './workers/worker-pool.js'
 
 async function loadIdentity(dir: string): Promise<NodeIdentity> {
@@ -85,7 +86,8 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
     runtime.onDrainingChange((value) => pool.setDraining(value))
     runtime.healthNotes = () => pool.recentRestarts()
   }
-  const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...fileServices]
+  // the striped cluster's node side and gateway run in the supervisor: the admin endpoint hands them the link
+  const services: Service[] = [new AdminService(runtime), new HealthService(runtime), ...fileServices, new StripeService(runtime)]
   for (const s of services) runtime.serviceStates.set(s.name, () => s.status())
   const started: Service[] = []
   try {

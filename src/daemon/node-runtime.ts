@@ -50,6 +50,9 @@ export interface ExecContext {
 
 export type ExecHandler = (args: Record<string, unknown>, ctx: ExecContext) => Promise<unknown>
 
+/** A long-lived exec channel the handler reads and writes itself (the striped cluster's node link). */
+export type ChannelHandler = (channel: import('ssh2').ServerChannel, actor: Actor) => void
+
 /** This node's keys: the admin host key's fingerprint and the cluster key it uses as a primary. */
 export interface NodeIdentity {
   hostKeyFingerprint: string
@@ -93,6 +96,7 @@ export function divergedRevisions(history: ClusterConfig[], incoming: ClusterCon
 export class NodeRuntime {
   readonly startedAt = Date.now()
   readonly exec = new Map<string, ExecHandler>()
+  readonly channels = new Map<string, ChannelHandler>()
   readonly serviceStates = new Map<string, () => ServiceState>()
   /** Last time the primary confirmed this node identical (secondary) — set by the sync engine. */
   lastSynchronized: string | null = null

@@ -262,6 +262,13 @@ export class AdminClient {
     }), during)
   }
 
+  /** Opens a long-lived exec channel the caller reads and writes itself (the striped cluster's node link). */
+  openChannel(command: string): Promise<ClientChannel> {
+    return this.guard(new Promise<ClientChannel>((resolve, reject) => {
+      this.client.exec(command, (err, ch) => (err ? reject(new OperationError('refused', `exec ${command} refused: ${err.message}`)) : resolve(ch)))
+    }), `opening ${command}`)
+  }
+
   close(): void {
     this.client.end()
   }

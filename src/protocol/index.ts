@@ -28,8 +28,11 @@ export const PATHS = {
   rejected: '/config/rejected.json',
 } as const
 
+/** Exec requests of the striped cluster, answered by the gateway (the CLI follows `stripe.gateway` there). */
+export const STRIPE_EXEC_COMMANDS = ['stripe-status', 'stripe-rescan', 'stripe-verify'] as const
+
 /** Exec requests the admin endpoint understands. */
-export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear'] as const
+export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear', ...STRIPE_EXEC_COMMANDS] as const
 export type ExecCommand = (typeof EXEC_COMMANDS)[number]
 
 export type Role = 'standalone' | 'primary' | 'secondary'
@@ -400,4 +403,42 @@ export class OperationError extends Error {
 /** OpenSSH-style SHA256 fingerprint of an SSH public key blob: "SHA256:base64-without-padding". */
 export function fingerprintOf(publicKeyBlob: Buffer, hash: (data: Buffer) => Buffer): string {
   return `SHA256:${hash(publicKeyBlob).toString('base64').replace(/=+$/, '')}`
+}
+
+/** `cluster stripe status --json` and the gateway's `stripe-status` exec (issue #7's contract). */
+export interface StripeStatus {
+  /** The gateway's FTP address, HOST:PORT. */
+  gateway: string
+  replicas: number
+  nodes: StripeNodeStatus[]
+  /** Capacity, used and free over the nodes that are up; files: distinct files in the catalogue. */
+  totals: {capacityBytes: number; usedBytes: number; freeBytes: number; files: number}
+  /** Files with fewer than `replicas` copies on nodes that are up. */
+  underReplicated: number
+}
+export interface StripeNodeStatus {
+  host: string
+  port: number
+  state: 'up' | 'down' | 'draining'
+  /** The smaller of the operator's cap and the disk's free space plus what the stripe uses (0 if never reached). */
+  capacityBytes: number
+  usedBytes: number
+  freeBytes: number
+  files: number
+}
+export interface StripeRescanResult {
+  /** HOST:PORT of the nodes read, and of those that were down (their files keep their entries). */
+  nodes: string[]
+  skippedNodes: string[]
+  files: number
+  conflicts: number
+  droppedEntries: number
+}
+export interface StripeVerifyResult {
+  files: number
+  copiesChecked: number
+  /** Copies whose re-read size or SHA-256 differs from the catalogue's (actual null: the node has no such piece). */
+  mismatches: {path: string; host: string; port: number; expected: {size: number; sha256: string | null}; actual: {size: number; sha256: string} | null}[]
+  /** Copies on nodes that are down: not checked. */
+  unchecked: number
 }

@@ -15,6 +15,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     'CLUSTER_ADMIN_PASSWORD=correct-horse-battery <%= config.bin %> <%= command.id %> ./node-a --bind 127.0.0.2 --json',
     '<%= config.bin %> <%= command.id %> /var/lib/ftpcluster --bind 10.0.0.11 --if-missing   # provisioning',
     '<%= config.bin %> <%= command.id %> ./node-b --bind 127.0.0.3 --storage /mnt/shared/ftp --admin-key ~/.ssh/id_ed25519.pub',
+    '<%= config.bin %> <%= command.id %> ./node-c --bind 127.0.0.4 --stripe-dir /srv/disk2/stripe',
   ]
   static override args = {dir: Args.string({ignoreStdin: true, description: 'data directory to create', required: true})}
   static override flags = {
@@ -30,6 +31,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     'health-port': Flags.integer({description: 'HTTP health endpoint port (node-local)', min: 1, max: 65535}),
     'external-address': Flags.string({description: 'address advertised in FTP PASV replies [default: --bind]'}),
     'if-missing': Flags.boolean({description: 'DIR is initialised already: print its node id and host key, change nothing, exit 0 (re-runnable scripts)', default: false}),
+    'stripe-dir': Flags.string({description: 'where this node keeps its pieces of the striped cluster [default: STORAGE/.stripe]'}),
     workers: Flags.integer({description: 'file-service worker processes (node-local; 0 runs sessions in the supervisor) [default: one per core]', min: 0, max: 256}),
     'pasv-ports': Flags.string({description: 'this node\'s passive FTP port range, MIN-MAX [default: the cluster\'s 50000-50099]', helpValue: 'MIN-MAX'}),
   }
@@ -63,7 +65,7 @@ The admin password comes from --admin-password, CLUSTER_ADMIN_PASSWORD, or a pro
     const result = await initNodeDir(this.args.dir, {
       bind: f.bind, adminUser: f['admin-user'], adminPassword: password, adminPublicKeys: keys, storage: f.storage,
       adminPort: f['admin-port'], sftpPort: f['sftp-port'], ftpPort: f['ftp-port'], ftpsPort: f['ftps-port'],
-      healthPort: f['health-port'], externalAddress: f['external-address'], pasvPorts, workers: f.workers,
+      healthPort: f['health-port'], externalAddress: f['external-address'], pasvPorts, stripeDir: f['stripe-dir'], workers: f.workers,
     })
     this.say(`Initialised node ${result.nodeId} in ${result.dataDir}`)
     this.say(`  bind address      ${result.settings.bind}`)

@@ -134,6 +134,8 @@ export class AdminService implements Service {
           new AdminSftpTree(acceptSftp(), this.node, who, this.log)
         })
         session.on('exec', (acceptExec, _reject, info) => {
+          const channelHandler = this.node.channels.get(info.command.trim())
+          if (channelHandler) return channelHandler(acceptExec(), who)
           runExec(acceptExec(), info.command, this.node, who, this.log)
         })
         session.on('pty', (_a, reject) => reject?.())

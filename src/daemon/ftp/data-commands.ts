@@ -15,11 +15,18 @@ async function listen(c: FtpConnection): Promise<number | null> {
   }
 }
 
+/** The anti-bounce rule (RFC 2577) of PORT/EPRT: the client's own address, a port ≥ 1024. Replies on refusal. */
+export function vetActiveAddress(c: FtpConnection, target: HostPort | null, verb: string): target is HostPort {
+  if (c.epsvAll) c.reply(500, `${verb} refused after EPSV ALL`)
+  else if (!target) c.reply(501, `Syntax error in ${verb} parameters`)
+  else if (target.port < 1024) c.reply(501, `${verb} to a privileged port (< 1024) refused`)
+  else if (target.host.toLowerCase() !== c.address) c.reply(500, `Illegal ${verb} command: the data address must be your own`)
+  else return true
+  return false
+}
+
 function active(c: FtpConnection, target: HostPort | null, verb: string): void {
-  if (c.epsvAll) return c.reply(500, `${verb} refused after EPSV ALL`)
-  if (!target) return c.reply(501, `Syntax error in ${verb} parameters`)
-  if (target.port < 1024) return c.reply(501, `${verb} to a privileged port (< 1024) refused`)
-  if (target.host.toLowerCase() !== c.address) return c.reply(500, `Illegal ${verb} command: the data address must be your own`)
+  if (!vetActiveAddress(c, target, verb)) return
   c.data.setActive(target)
   c.reply(200, `${verb} command successful. Consider using PASV.`)
 }

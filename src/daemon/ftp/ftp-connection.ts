@@ -6,7 +6,7 @@ import type {Admission} from '../../net/connection-gate.js'
 import type {ClusterConfig, User} from '../../config/schema.js'
 import type {Logger} from '../log.js'
 import type {FileSession} from '../session/types.js'
-import {COMMANDS} from './command-table.js'
+import {COMMANDS, type Command} from './command-table.js'
 import {ControlChannel} from './control-channel.js'
 import {DataChannel, DataChannelError} from './data-channel.js'
 import {normalizeAddress} from './data-address.js'
@@ -30,6 +30,8 @@ export interface ConnectionHost {
   openSession(user: User): Promise<FileSession>
   /** Seconds to wait for a data connection or a TLS handshake. */
   dataTimeoutMs: number
+  /** The verbs of this service (default: the files site's); the striped gateway brings its own data verbs. */
+  commands?: ReadonlyMap<string, Command>
 }
 
 interface Failure {
@@ -39,7 +41,8 @@ interface Failure {
 }
 
 interface ActiveTransfer {
-  socket: Socket
+  /** Stops the transfer at once (ABOR, idle timeout, disconnect). */
+  abort(): void
   aborted: boolean
 }
 
@@ -193,7 +196,7 @@ export class FtpConnection {
       if (!secured) return false
       socket = secured
     } else this.reply(150, opening)
-    const t: ActiveTransfer = {socket, aborted: false}
+    const t: ActiveTransfer = {abort: () => socket.destroy(), aborted: false}
     this.transfer = t
     try {
       await work(socket)
@@ -238,7 +241,7 @@ export class FtpConnection {
         tls.end() // no 150 yet: the client sends nothing and waits for this reply
         setTimeout(() => tls.destroy(), 2000).unref()
       } else {
-        const t: ActiveTransfer = {socket: tls, aborted: false}
+        const t: ActiveTransfer = {abort: () => tls.destroy(), aborted: false}
         this.transfer = t // ABOR cuts the wait short
         await discardUntilEnd(tls, this.host.dataTimeoutMs)
         this.transfer = null
@@ -255,8 +258,23 @@ export class FtpConnection {
     const t = this.transfer
     if (!t) return false
     t.aborted = true
-    t.socket.destroy()
+    t.abort()
     return true
+  }
+
+  /**
+   * Runs a transfer whose data does not pass through this process (the striped gateway's active mode: a
+   * storage node moves the bytes). ABOR and disconnect call `abort`; `busy` holds while it runs.
+   */
+  async runTransfer<T>(abort: () => void, work: (t: {readonly aborted: boolean}) => Promise<T>): Promise<T> {
+    const t: ActiveTransfer = {abort, aborted: false}
+    this.transfer = t
+    try {
+      return await work(t)
+    } finally {
+      this.transfer = null
+      this.touch()
+    }
   }
 
   /** A reload changed this session's user or address rights. */
@@ -299,7 +317,7 @@ export class FtpConnection {
     const space = line.indexOf(' ')
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase()
     const arg = space < 0 ? '' : line.slice(space + 1)
-    const command = COMMANDS.get(verb)
+    const command = (this.host.commands ?? COMMANDS).get(verb)
     if (!command) return this.reply(502, `Command ${verb.slice(0, 16)} not implemented`)
     if (command.auth && !this.loggedIn) return this.reply(530, 'Please login with USER and PASS')
     if (command.needsArg && arg.trim() === '') return this.reply(501, `Syntax error: ${verb} needs an argument`)

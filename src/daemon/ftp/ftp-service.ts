@@ -11,6 +11,7 @@ import type {Logger} from '../log.js'
 import type {Service, ServiceContext} from '../service.js'
 import {LocalFileSession} from '../session/local-session.js'
 import type {FileSession} from '../session/types.js'
+import type {Command} from './command-table.js'
 import {FtpConnection, type ConnectionHost} from './ftp-connection.js'
 import {PasvPortPool} from './pasv-port-pool.js'
 import {createFtpTlsContext} from './tls-context.js'
@@ -20,12 +21,23 @@ export interface FtpServiceOptions {
   openSession?: (user: User) => Promise<FileSession>
   /** Wait for a data connection or a TLS handshake, ms. */
   dataTimeoutMs?: number
+  /** Another service on the same engine (the striped gateway): its name, listeners, verbs and TLS context. */
+  name?: string
+  listeners?: (config: ClusterConfig) => {port: number; implicit: boolean}[]
+  commands?: ReadonlyMap<string, Command>
+  tls?: () => SecureContext | null
   /** In a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
   adopted?: boolean
 }
 
+/** The files site's listeners: plain FTP with explicit AUTH TLS on `ftp.port`, implicit FTPS on `ftps.port`. */
+function filesListeners(config: ClusterConfig): {port: number; implicit: boolean}[] {
+  const files = config.sites.files
+  return [...(files.ftp.enabled ? [{port: files.ftp.port, implicit: false}] : []), ...(files.ftps.enabled ? [{port: files.ftps.port, implicit: true}] : [])]
+}
+
 export class FtpService implements Service {
-  readonly name = 'ftp'
+  readonly name: string
   private readonly gate: ConnectionGate
   private readonly proxy: ProxyFront
   private readonly pool: PasvPortPool
@@ -36,6 +48,7 @@ export class FtpService implements Service {
   private tlsSource = ''
   private state: ServiceState = 'down'
   private readonly host: ConnectionHost
+  private readonly listeners: (config: ClusterConfig) => {port: number; implicit: boolean}[]
   private readonly adopted: boolean
 
   constructor(
@@ -43,7 +56,9 @@ export class FtpService implements Service {
     options: FtpServiceOptions = {},
   ) {
     const cfg = ctx.store.current
-    this.log = ctx.log.child('ftp')
+    this.name = options.name ?? 'ftp'
+    this.listeners = options.listeners ?? filesListeners
+    this.log = ctx.log.child(this.name)
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     const pasv = ctx.settings.pasvPorts ?? {min: cfg.sites.files.ftp.pasvPortMin, max: cfg.sites.files.ftp.pasvPortMax}
@@ -52,7 +67,7 @@ export class FtpService implements Service {
     const openSession = options.openSession ?? ((user: User) => LocalFileSession.open(ctx.settings.storage, user, {nodeId: ctx.settings.nodeId, handleLimit: () => this.ctx.store.current.limits.handlesPerConnection}))
     this.host = {
       config: () => this.ctx.store.current,
-      tls: () => this.tls(),
+      tls: options.tls ?? (() => this.tls()),
       defender: ctx.defender,
       pool: this.pool,
       log: this.log,
@@ -60,12 +75,13 @@ export class FtpService implements Service {
       advertise: ctx.settings.externalAddress ?? ctx.settings.bind,
       openSession,
       dataTimeoutMs: options.dataTimeoutMs ?? 15_000,
+      commands: options.commands,
     }
   }
 
   async start(): Promise<void> {
-    const files = this.ctx.store.current.sites.files
-    if (!files.ftp.enabled && !files.ftps.enabled) {
+    const listeners = this.listeners(this.ctx.store.current)
+    if (listeners.length === 0) {
       this.state = 'disabled'
       return
     }
@@ -75,15 +91,14 @@ export class FtpService implements Service {
       return
     }
     try {
-      if (files.ftp.enabled) await this.listenOn(files.ftp.port, false)
-      if (files.ftps.enabled) await this.listenOn(files.ftps.port, true)
+      for (const l of listeners) await this.listenOn(l.port, l.implicit)
     } catch (error) {
       await this.closeServers()
       this.state = 'down'
       throw error
     }
     this.state = 'up'
-    this.log.info('ftp listening', {bind: this.ctx.settings.bind, ftp: files.ftp.enabled ? files.ftp.port : 'off', ftps: files.ftps.enabled ? files.ftps.port : 'off'})
+    this.log.info(`${this.name} listening`, {bind: this.ctx.settings.bind, ports: listeners.map((l) => `${l.port}${l.implicit ? ' (implicit TLS)' : ''}`).join(', ')})
   }
 
   async stop(deadlineMs = 10_000): Promise<void> {
@@ -181,7 +196,7 @@ export class FtpService implements Service {
     const c = new FtpConnection(socket, this.host, admission, (gone) => this.connections.delete(gone))
     this.connections.add(c)
     if (!implicit) return c.greet()
-    const context = this.tls()
+    const context = this.host.tls()
     if (!context) return c.control.destroy()
     c.control
       .upgrade(context, this.host.dataTimeoutMs)

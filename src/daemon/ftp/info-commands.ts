@@ -2,7 +2,8 @@
 // ABOR, QUIT.
 import type {CommandSet} from './command-table.js'
 
-const FEATURES = [
+/** The FEAT lines of the engine (the striped gateway adds its own). */
+export const FEATURES: readonly string[] = [
   'AUTH TLS',
   'PBSZ',
   'PROT',

@@ -8,6 +8,7 @@ import type {Defender} from '../../net/defender.js'
 import type {Logger} from '../log.js'
 import {LocalFileSession} from '../session/local-session.js'
 import {refuseShell, runExec} from './exec/exec-command.js'
+import type {FileSession} from '../session/types.js'
 import {SftpHandler} from './sftp-handler.js'
 import type {UserDirectory} from './user-directory.js'
 
@@ -20,12 +21,14 @@ export interface ConnectionEnv {
   storage: string
   nodeId: string
   log: Logger
+  /** Opens the user's file session (default: the node's storage); the striped gateway brings its own. */
+  openSession?: (user: User) => Promise<FileSession & {updateUser(user: User): void}>
 }
 
 export class SftpConnection {
   private client: Connection | null = null
   private user: User | null = null
-  private fileSession: LocalFileSession | null = null
+  private fileSession: (FileSession & {updateUser(user: User): void}) | null = null
   private readonly handlers = new Set<SftpHandler>()
   private failures = 0
   /** Session channels open on this connection. */
@@ -136,7 +139,7 @@ export class SftpConnection {
   /** Opens the home before accepting: OpenSSH pipelines its SFTP INIT, so the channel must be served at once. */
   private async accept(ctx: AuthContext, user: User): Promise<void> {
     try {
-      this.fileSession = await LocalFileSession.open(this.env.storage, user, {nodeId: this.env.nodeId, handleLimit: () => this.env.limits().handlesPerConnection})
+      this.fileSession = await (this.env.openSession ? this.env.openSession(user) : LocalFileSession.open(this.env.storage, user, {nodeId: this.env.nodeId, handleLimit: () => this.env.limits().handlesPerConnection}))
     } catch (error) {
       this.env.log.error('cannot open the home directory', {user: user.name, error: (error as Error).message})
       ctx.reject([])

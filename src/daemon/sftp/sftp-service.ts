@@ -9,15 +9,23 @@ import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
 import type {Service, ServiceContext} from '../service.js'
-import {SftpConnection} from './sftp-connection.js'
+import {SftpConnection, type ConnectionEnv} from './sftp-connection.js'
 import {UserDirectory} from './user-directory.js'
 import {SSH_ALGORITHMS} from '../ssh-algorithms.js'
 
 /** AES-GCM first and no chacha20: OpenSSH picks its own first choice among what we offer, and AES-NI is faster. */
 
 
+/** Another service on the same SFTP engine (the striped gateway): its name, port and file sessions. */
+export interface SftpServiceOptions {
+  name?: string
+  /** The port to listen on for a configuration, or null when the service is off (default: the files site's). */
+  port?: (config: ClusterConfig) => number | null
+  openSession?: ConnectionEnv['openSession']
+}
+
 export class SftpService implements Service {
-  readonly name = 'sftp'
+  readonly name: string
   private listener: net.Server | null = null
   private listening: {host: string; port: number} | null = null
   private ssh: ssh2.Server
@@ -32,12 +40,17 @@ export class SftpService implements Service {
   private readonly log: Logger
 
   /** @param adopted in a worker process: the supervisor listens and passes admitted sockets to `adopt()`. */
+  private readonly portOf: (config: ClusterConfig) => number | null
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly adopted = false,
+    private readonly options: SftpServiceOptions = {},
   ) {
     const cfg = ctx.store.current
-    this.log = ctx.log.child('sftp')
+    this.name = options.name ?? 'sftp'
+    this.portOf = options.port ?? ((c) => (c.sites.files.sftp.enabled ? c.sites.files.sftp.port : null))
+    this.log = ctx.log.child(this.name)
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
     this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
     this.users = new UserDirectory(cfg.users)
@@ -46,8 +59,8 @@ export class SftpService implements Service {
   }
 
   async start(): Promise<void> {
-    const cfg = this.ctx.store.current.sites.files.sftp
-    if (!cfg.enabled) {
+    const port = this.portOf(this.ctx.store.current)
+    if (port === null) {
       this.state = 'disabled'
       return
     }
@@ -57,7 +70,7 @@ export class SftpService implements Service {
       return
     }
     try {
-      await this.bind(this.ctx.settings.bind, cfg.port)
+      await this.bind(this.ctx.settings.bind, port)
     } catch (error) {
       this.state = 'down'
       throw error
@@ -85,7 +98,8 @@ export class SftpService implements Service {
       this.ssh = this.createSshServer(config.serviceIdentity.sftpHostKey)
       this.hostKey = config.serviceIdentity.sftpHostKey
     }
-    const want = config.sites.files.sftp
+    const wantPort = this.portOf(config)
+    const want = {enabled: wantPort !== null, port: wantPort ?? 0}
     const host = this.ctx.settings.bind
     if (this.adopted) {
       if (this.state !== 'down') this.state = want.enabled ? 'up' : 'disabled'
@@ -183,6 +197,7 @@ export class SftpService implements Service {
         storage: this.ctx.settings.storage,
         nodeId: this.ctx.settings.nodeId,
         log: this.log,
+        openSession: this.options.openSession,
       },
       (c) => {
         this.connections.delete(c)
