@@ -3,21 +3,18 @@
 // plus PORT/EPRT (vetted like every listener, then handed to a node), PRET, HASH/XSHA256 and FEAT. Every
 // other verb is the engine's, running on the catalogue-backed GatewaySession.
 import type {Socket} from 'node:net'
-import {setTimeout as delay} from 'node:timers/promises'
 import {COMMANDS, type Command, type CommandSet} from '../daemon/ftp/command-table.js'
 import {DATA_COMMANDS, vetActiveAddress} from '../daemon/ftp/data-commands.js'
 import {formatEpsv, formatPasv, parseEprt, parsePort, type HostPort} from '../daemon/ftp/data-address.js'
 import type {FtpConnection} from '../daemon/ftp/ftp-connection.js'
 import {FEATURES} from '../daemon/ftp/info-commands.js'
 import {TransferAborted} from '../daemon/ftp/transfer.js'
-import type {Logger} from '../daemon/log.js'
 import {FileError} from '../daemon/session/types.js'
-import type {Catalogue, CatalogueEntry, PieceInfo} from './contract.js'
 import {acceptOne, newToken, relay} from './data-path.js'
 import {dropStale, finishChain, startChain, type Gateway, type Replica, type Stored} from './chain.js'
 import type {GatewaySession} from './gateway-session.js'
 import type {DataEndpoint} from './link-protocol.js'
-import type {NodeLink, NodeLinks} from './node-links.js'
+import type {NodeLink} from './node-links.js'
 
 interface StripeState {
   /** PORT/EPRT target: the node connects there. */
