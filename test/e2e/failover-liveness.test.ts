@@ -38,7 +38,7 @@ describe('failover: liveness in seconds (3)', () => {
     const t0 = Date.now()
     process.kill(pid, 'SIGSTOP')
     try {
-      await pollUntil(async () => (await cl.cli(['servers', '--json'])).json<ServersDocument>().servers.find((s) => s.host === S2)?.state === 'unreachable', 'the stopped secondary unreachable', 8000, 50)
+      await pollUntil(async () => (await cl.cli(['servers', '--json'])).json<ServersDocument>().servers.find((s) => s.host === S2)?.state === 'unreachable', 'the stopped secondary unreachable', 15_000, 50)
       process.stderr.write(`SIGSTOP → unreachable: ${Date.now() - t0} ms\n`)
     } finally {
       process.kill(pid, 'SIGCONT')
