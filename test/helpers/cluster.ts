@@ -3,6 +3,8 @@ import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import path from 'node:path'
+import assert from 'node:assert/strict'
+import ssh2 from 'ssh2'
 import {runCli, type CliResult} from './cli.js'
 import {ADMIN_PASSWORD, createNode, type TestNode} from './node-process.js'
 
@@ -58,3 +60,36 @@ export function converged(all: NodeStatus[]): boolean {
   const [a] = all
   return all.every((s) => s.epoch === a.epoch && s.revision === a.revision && s.hash === a.hash) && all.filter((s) => s.role === 'primary').length === 1
 }
+
+/** True when the files site of `host` lets `user` log in with `password` over SFTP. */
+export function loginWorks(host: string, user: string, password: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = new ssh2.Client()
+    const done = (ok: boolean) => {
+      c.end()
+      resolve(ok)
+    }
+    c.once('ready', () => done(true))
+    c.once('error', () => done(false))
+    c.connect({host, port: 2222, username: user, password, readyTimeout: 5000, hostVerifier: () => true})
+  })
+}
+
+/** Exit time of a node after SIGTERM, in ms (SIGKILL after 10 s so the test always ends). */
+export async function stopTimed(node: TestNode): Promise<number> {
+  const p = node.process!
+  const t0 = Date.now()
+  const exited = new Promise<void>((r) => p.once('exit', () => r()))
+  p.kill('SIGTERM')
+  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+  // The daemon's last-resort exit names what was left open; it must not be what ended the process.
+  assert.doesNotMatch(node.log, /still open after stop/)
+  return Date.now() - t0
+}
+
+export function jsonError(stdout: string): {code: string; message: string; hint?: string} {
+  return (JSON.parse(stdout) as {error: {code: string; message: string; hint?: string}}).error
+}
+
