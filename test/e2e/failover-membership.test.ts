@@ -108,7 +108,7 @@ describe('failover: nothing vanishes under the primary policy (2 members)', () =
   it('a change only the old primary had is acknowledged with a warning, discarded by a forced promote, listed and re-applied', async () => {
     cl = await buildCluster(tempDir(), ips)
     await cl.nodes[B].stop()
-    const lone = await cl.cli(['users', 'add', 'only-on-a', '--password', 'pw-only-a-1', '--json'])
+    const lone = await cl.cli(['users', 'add', 'only-on-a', '--password', 'pw-only-a-1-long', '--json'])
     assert.equal(lone.code, 0, lone.stderr)
     assert.match(lone.stderr, /committed on the primary only .*not confirmed by 127\.0\.60\.61:14983/)
     const report = lone.json<{revision: number; commit: {policy: string; missing: string[]}}>()

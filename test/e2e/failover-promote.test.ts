@@ -24,7 +24,7 @@ describe('failover: a stale primary never acknowledges a change that is later th
     await pollUntil(async () => (await statusOf(C)).epoch === 2, 'C at epoch 2', 10_000, 50)
     await Promise.all([cl.nodes[B].stop(), cl.nodes[C].stop()])
     await cl.nodes[A].start()
-    const r = await cl.cli(['users', 'add', 'lost-user', '--password', 'pw-lost-1', '--primary', A])
+    const r = await cl.cli(['users', 'add', 'lost-user', '--password', 'pw-lost-1-longer', '--primary', A])
     assert.equal(r.code, 1, r.stdout + r.stderr)
     assert.match(r.stderr, /cannot confirm that this node is still the primary: .*unreachable; see `cluster diagnose`/)
     assert.match(r.stderr, /nothing was applied/)
@@ -33,7 +33,7 @@ describe('failover: a stale primary never acknowledges a change that is later th
 
   it('with the new primary away but a member at the new epoch, it refuses too, and is demoted without losing anything', async () => {
     await cl.nodes[C].start()
-    const r = await cl.cli(['users', 'add', 'lost-user-2', '--password', 'pw-lost-2', '--primary', A, '--json'])
+    const r = await cl.cli(['users', 'add', 'lost-user-2', '--password', 'pw-lost-2-longer', '--primary', A, '--json'])
     assert.equal(r.code, 1, r.stdout + r.stderr)
     assert.match(jsonError(r.stdout).message, /no longer the primary|cannot confirm/)
     await cl.nodes[B].start()
@@ -41,7 +41,7 @@ describe('failover: a stale primary never acknowledges a change that is later th
       const s = await statusOf(A)
       return s.role === 'secondary' && s.epoch === 2
     }, 'A demoted to a secondary of epoch 2', 20_000, 100)
-    const ok = await cl.cli(['users', 'add', 'kept-user', '--password', 'pw-kept-1', '--primary', B, '--json'])
+    const ok = await cl.cli(['users', 'add', 'kept-user', '--password', 'pw-kept-1-longer', '--primary', B, '--json'])
     assert.equal(ok.code, 0, ok.stderr + ok.stdout)
     const all = await pollUntil(async () => {
       const s = await states(ips)
@@ -74,7 +74,7 @@ describe('failover: two promotes at once (2)', () => {
       return converged(s) ? s : undefined
     }, 'one primary, same epoch, revision and hash everywhere', 20_000, 100)
     assert.equal(all.find((s) => s.role === 'primary')!.bind, winner)
-    const w = await cl.cli(['users', 'add', 'after-promote', '--password', 'pw-after-1', '--primary', winner])
+    const w = await cl.cli(['users', 'add', 'after-promote', '--password', 'pw-after-1-long', '--primary', winner])
     assert.equal(w.code, 0, w.stderr)
   })
 })
