@@ -79,28 +79,35 @@ export class ConnectionGate {
     this.total += 1
     this.perAddress.set(address, mine + 1)
     this.unauthenticated.set(address, unauth + 1)
-    let authed = false
-    let released = false
     const dec = (map: Map<string, number>) => {
       const n = (map.get(address) ?? 1) - 1
       if (n <= 0) map.delete(address)
       else map.set(address, n)
     }
-    return {
-      ok: true,
-      address,
-      authenticated: () => {
-        if (authed || released) return
-        authed = true
-        dec(this.unauthenticated)
-      },
-      release: () => {
-        if (released) return
-        released = true
-        this.total -= 1
-        dec(this.perAddress)
-        if (!authed) dec(this.unauthenticated)
-      },
-    }
+    return admission(address, () => dec(this.unauthenticated), (authed) => {
+      this.total -= 1
+      dec(this.perAddress)
+      if (!authed) dec(this.unauthenticated)
+    })
+  }
+}
+
+/** An admission whose callbacks run at most once each, `authenticated` never after `release`. */
+export function admission(address: string, onAuthenticated: () => void, onRelease: (authenticated: boolean) => void): Admission {
+  let authed = false
+  let released = false
+  return {
+    ok: true,
+    address,
+    authenticated: () => {
+      if (authed || released) return
+      authed = true
+      onAuthenticated()
+    },
+    release: () => {
+      if (released) return
+      released = true
+      onRelease(authed)
+    },
   }
 }

@@ -4,7 +4,7 @@
 import type {Socket} from 'node:net'
 import type {ClusterConfig, DefenderSettings} from '../../config/schema.js'
 import {Defender} from '../../net/defender.js'
-import type {Admission} from '../../net/connection-gate.js'
+import {admission, type Admission} from '../../net/connection-gate.js'
 import {FtpService} from '../ftp/ftp-service.js'
 import {createLogger, type Logger} from '../log.js'
 import {descriptors, openFileLimit, RESERVE} from '../session/descriptor-budget.js'
@@ -43,23 +43,9 @@ function workerLogger(base: Logger, id: number): Logger {
   }
 }
 
+/** A connection the supervisor admitted: its slot is the supervisor's, told of authentication and close. */
 function remoteAdmission(id: number, address: string): Admission {
-  let authed = false
-  let released = false
-  return {
-    ok: true,
-    address,
-    authenticated: () => {
-      if (authed || released) return
-      authed = true
-      send({t: 'authenticated', admission: id})
-    },
-    release: () => {
-      if (released) return
-      released = true
-      send({t: 'release', admission: id})
-    },
-  }
+  return admission(address, () => send({t: 'authenticated', admission: id}), () => send({t: 'release', admission: id}))
 }
 
 async function main(): Promise<void> {
