@@ -23,8 +23,8 @@ export function needsParamiko(): string | false {
 }
 
 /** Starts a node on `bind` serving `storage`, with user alice (all permissions, home /alice). */
-export async function startNodeWithUser(root: string, bind: string, storage: string, edit: (c: ClusterConfig) => void = () => {}): Promise<TestNode> {
-  const node = await createNode(root, bind, ['--storage', storage])
+export async function startNodeWithUser(root: string, bind: string, storage: string, edit: (c: ClusterConfig) => void = () => {}, initArgs: string[] = []): Promise<TestNode> {
+  const node = await createNode(root, bind, ['--storage', storage, ...initArgs])
   await node.start()
   const c = await AdminClient.connect({host: bind, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
   try {

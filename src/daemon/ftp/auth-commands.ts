@@ -22,22 +22,25 @@ async function pass(c: FtpConnection, password: string): Promise<void> {
   const user = config.users.find((u) => u.name === name)
   // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
   if (!(await c.host.defender.begin(c.address))) return c.close(421, 'Too many login attempts from your address, try again later')
-  let valid: boolean
+  let valid = false
+  let banned = false
   try {
     // the hash check runs for unknown and disabled users too, so every refusal takes the same time
     valid = (await verifyPassword(password, user?.passwordHash ?? null)) && user !== undefined && !user.disabled
   } finally {
+    // Scored before the check's slot is given back (a worker's messages reach the supervisor in this
+    // order), and even when the client hung up meanwhile: closing early must not dodge the count.
+    if (valid) c.host.defender.recordSuccess(c.address)
+    else banned = c.host.defender.recordFailure(c.address, undefined, 'ftp')
     c.host.defender.end(c.address)
   }
   if (c.control.closed) return
   if (valid && user) {
-    c.host.defender.recordSuccess(c.address)
     c.loginSucceeded(await c.host.openSession(user))
     c.host.log.info('ftp login', {user: user.name, address: c.address, tls: c.control.secure})
     return c.reply(230, 'Login successful')
   }
   c.authTries += 1
-  const banned = c.host.defender.recordFailure(c.address, undefined, 'ftp')
   c.host.log.info('ftp login failed', {user: name.slice(0, 64), address: c.address, banned})
   await delay(c.host.defender.failDelayMs)
   if (banned || c.authTries >= config.limits.maxAuthTries) return c.close(421, 'Too many failed logins, closing control connection')

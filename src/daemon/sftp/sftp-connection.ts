@@ -117,13 +117,17 @@ export class SftpConnection {
       // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
       if (!(await this.env.defender.begin(this.address))) return this.fail(ctx, false)
       let user: User | null | undefined
+      let banned = false
       try {
         user = await users.checkPassword(ctx.username, ctx.password)
       } finally {
+        // Scored before the slot is given back (a worker's messages reach the supervisor in this order),
+        // and even when the client hung up meanwhile: closing early must not dodge the count.
+        if (!user) banned = this.env.defender.recordFailure(this.address, undefined, 'sftp')
         this.env.defender.end(this.address)
       }
       if (this.closed) return
-      return user ? this.accept(ctx, user) : this.fail(ctx, true)
+      return user ? this.accept(ctx, user) : this.fail(ctx, true, banned)
     }
     if (ctx.method === 'publickey') {
       const key = users.matchKey(ctx.username, ctx.key)
@@ -155,9 +159,9 @@ export class SftpConnection {
   }
 
   /** A failed attempt: counts toward MaxAuthTries; password and signature failures also feed the defender. */
-  private fail(ctx: AuthContext, penalize: boolean): void {
+  private fail(ctx: AuthContext, penalize: boolean, scored?: boolean): void {
     this.failures += 1
-    const banned = penalize && this.env.defender.recordFailure(this.address, undefined, 'sftp')
+    const banned = scored ?? (penalize && this.env.defender.recordFailure(this.address, undefined, 'sftp'))
     const limits = this.env.limits()
     const finish = () => {
       if (this.closed) return

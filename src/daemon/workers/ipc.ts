@@ -15,6 +15,8 @@ export type ToWorker =
   | {t: 'ban'; address: string; until: number}
   | {t: 'draining'; value: boolean}
   | {t: 'stats'; seq: number}
+  /** The answer to a worker's `begin`: whether it may check the credential now. */
+  | {t: 'begun'; seq: number; ok: boolean}
   | {t: 'stop'; deadlineMs: number}
 
 export type FromWorker =
@@ -25,4 +27,8 @@ export type FromWorker =
   | {t: 'release'; admission: number}
   | {t: 'failure'; address: string; points?: number}
   | {t: 'success'; address: string}
+  /** Asks the supervisor's defender for a credential-check slot (parallel guesses across workers share one count). */
+  | {t: 'begin'; seq: number; address: string; maxWaitMs: number}
+  /** Ends a check started with `begin` (sent after its `failure` / `success`, so the score is recorded first). */
+  | {t: 'end'; address: string}
   | {t: 'stats'; seq: number; sessions: number; cpuMicros: number; rssBytes: number}

@@ -16,10 +16,35 @@ function send(message: FromWorker): void {
   if (process.connected) process.send!(message)
 }
 
-/** The worker's defender: the supervisor scores and bans; this mirror answers the synchronous questions. */
+/** The worker's defender: the supervisor scores, bans and counts checks in flight; this mirror answers the synchronous questions. */
 class SharedDefender extends Defender {
+  private seq = 0
+  private readonly pending = new Map<number, (ok: boolean) => void>()
   constructor(settings: DefenderSettings) {
     super(settings)
+  }
+  /** The supervisor's answer to a `begin`. */
+  begun(seq: number, ok: boolean): void {
+    const f = this.pending.get(seq)
+    this.pending.delete(seq)
+    f?.(ok)
+  }
+  /** Refuses every check still waiting (the supervisor is gone). */
+  abandon(): void {
+    for (const f of this.pending.values()) f(false)
+    this.pending.clear()
+  }
+  /** A credential-check slot from the supervisor's table, so guesses through every worker share one count. */
+  override begin(address: string, maxWaitMs = 10_000): Promise<boolean> {
+    if (this.isBanned(address) || !process.connected) return Promise.resolve(false)
+    const seq = ++this.seq
+    return new Promise((resolve) => {
+      this.pending.set(seq, resolve)
+      send({t: 'begin', seq, address, maxWaitMs})
+    })
+  }
+  override end(address: string): void {
+    send({t: 'end', address})
   }
   override recordFailure(address: string, points?: number): boolean {
     send({t: 'failure', address, ...(points === undefined ? {} : {points})})
@@ -100,6 +125,8 @@ async function main(): Promise<void> {
       }
       case 'ban':
         return defender.mirrorBan(m.address, m.until)
+      case 'begun':
+        return defender.begun(m.seq, m.ok)
       case 'draining':
         draining = m.value
         return
@@ -116,7 +143,10 @@ async function main(): Promise<void> {
     }
   })
   // The supervisor is gone (killed): nobody can admit or account for sessions any more.
-  process.on('disconnect', () => process.exit(0))
+  process.on('disconnect', () => {
+    defender.abandon()
+    process.exit(0)
+  })
   process.on('SIGTERM', () => {}) // the supervisor decides when workers stop (a process-group SIGTERM reaches us too)
   process.on('SIGINT', () => {})
   send({t: 'ready'})

@@ -28,6 +28,8 @@ interface Worker {
   child: ChildProcess | null
   state: WorkerInfo['state']
   admissions: Map<number, Admission>
+  /** Credential checks this worker has begun and not ended, per address (ended for it when it dies). */
+  checks: Map<string, number>
   restarts: number
   failuresInARow: number
   startedAt: number
@@ -58,7 +60,7 @@ export class WorkerPool {
   constructor(private readonly opts: WorkerPoolOptions) {
     this.log = opts.log.child('workers')
     for (let id = 1; id <= opts.count; id++) {
-      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0})
+      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), checks: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0})
     }
   }
 
@@ -188,6 +190,8 @@ export class WorkerPool {
     // its connections are gone with it: free their slots in the gate
     for (const a of w.admissions.values()) a.release()
     w.admissions.clear()
+    for (const [address, n] of w.checks) for (let i = 0; i < n; i++) this.opts.defender.end(address)
+    w.checks.clear()
     if (this.stopping) {
       w.state = 'stopped'
       return
@@ -230,6 +234,22 @@ export class WorkerPool {
       }
       case 'success':
         return this.opts.defender.recordSuccess(m.address)
+      case 'begin': {
+        const child = w.child
+        void this.opts.defender.begin(m.address, m.maxWaitMs).then((ok) => {
+          if (ok && w.child !== child) return this.opts.defender.end(m.address) // the worker died meanwhile
+          if (ok) w.checks.set(m.address, (w.checks.get(m.address) ?? 0) + 1)
+          this.post(w, {t: 'begun', seq: m.seq, ok})
+        })
+        return
+      }
+      case 'end': {
+        const n = w.checks.get(m.address) ?? 0
+        if (n === 0) return
+        if (n > 1) w.checks.set(m.address, n - 1)
+        else w.checks.delete(m.address)
+        return this.opts.defender.end(m.address)
+      }
     }
   }
 
