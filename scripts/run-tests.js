@@ -22,6 +22,7 @@ for (const dir of ['unit', 'integration', 'interop', 'e2e']) {
     walk(d)
   } catch {}
 }
-const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files
+// filters match the path inside the repository, so a checkout's own path (a worktree's name) never matches
+const selected = only.length ? files.filter((f) => only.some((o) => path.relative(root, f).includes(o))) : files
 const child = spawn(process.execPath, ['--test', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 3}`, '--test-timeout=300000', ...selected], {cwd: root, stdio: 'inherit'})
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
