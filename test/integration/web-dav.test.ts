@@ -4,6 +4,7 @@
 // Addresses: 127.0.80.0/24 (node on .2).
 import assert from 'node:assert/strict'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
@@ -196,6 +197,25 @@ describe('WebDAV on one node (integration)', {skip: needs('curl')}, () => {
     const other = await curl(['-u', `${WEB_USER}:${WEB_PASSWORD}`, '-o', '/dev/null', '-w', '%{http_code}', `${BASE}/curl.txt`])
     assert.equal(other.stdout, '200')
     assert.match(cluster.nodes[0].log, /\[web\] web login failed address=127\.0\.80\.9/)
+  })
+
+  it('parallel Basic guesses from one address get at most the threshold checked (the rest refused unchecked)', async () => {
+    await changeConfig(HOST, [HOST], (c) => {
+      c.defender.threshold = 3
+    }, 'low defender threshold')
+    const codes = await Promise.all(Array.from({length: 12}, (_, i) => new Promise<number>((resolve) => {
+      const auth = Buffer.from(`${WEB_USER}:guess-${i}`).toString('base64')
+      const req = http.request({host: HOST, port: HTTP_PORT, path: '/dav/', localAddress: '127.0.80.10', agent: false, headers: {authorization: `Basic ${auth}`}, timeout: 20_000}, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('timeout', () => req.destroy())
+      req.on('error', () => resolve(0))
+      req.end()
+    })))
+    const checked = codes.filter((c) => c === 401).length
+    assert.ok(checked <= 3, `${checked} of 12 parallel guesses were checked: ${codes.join(',')}`)
+    assert.ok(codes.every((c) => c === 401 || c === 403), codes.join(','))
   })
 
   it('a draining node refuses new web connections and /healthz reports web draining; --undo brings it back', async () => {

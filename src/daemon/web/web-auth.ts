@@ -16,6 +16,9 @@ export type AuthResult =
   | {ok: true; user: User; via: 'basic' | 'bearer' | 'cookie'; claims?: SessionClaims; token?: string}
   | {ok: false; status: 401 | 403; reason: string; failedLogin: boolean}
 
+/** Runs one password check under the caller's guard; 'refused' when the guard refused to run it. */
+export type PasswordCheck = (run: () => Promise<User | null>) => Promise<User | null | 'refused'>
+
 export function parseCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>()
   for (const part of (header ?? '').split(';')) {
@@ -86,7 +89,11 @@ export class WebAuth {
     return v
   }
 
-  async authenticate(req: IncomingMessage): Promise<AuthResult | null> {
+  /**
+   * Who is asking. `check` runs each password check (the caller's defender slot: parallel guesses wait, and
+   * it scores a failure itself, hence `scored`); a `null` from it without a check means refused unchecked.
+   */
+  async authenticate(req: IncomingMessage, check: PasswordCheck = (run) => run()): Promise<AuthResult | null> {
     const h = req.headers.authorization
     if (h?.startsWith('Basic ')) {
       const text = Buffer.from(h.slice(6), 'base64').toString('utf8')
@@ -98,7 +105,8 @@ export class WebAuth {
       const cached = this.basicCache.get(key)
       const known = this.users.find(name)
       if (cached && cached.until > Date.now() && known && !known.disabled && known.passwordHash === cached.hash) return {ok: true, user: known, via: 'basic'}
-      const user = await this.users.checkPassword(name, password)
+      const user = await check(() => this.users.checkPassword(name, password))
+      if (user === 'refused') return {ok: false, status: 403, reason: 'too many login attempts from your address; try later', failedLogin: false}
       if (!user) return {ok: false, status: 401, reason: 'wrong user name or password', failedLogin: true}
       if (this.basicCache.size >= BASIC_CACHE_MAX) this.basicCache.clear()
       this.basicCache.set(key, {user: name, hash: user.passwordHash, until: Date.now() + BASIC_CACHE_MS})

@@ -264,9 +264,10 @@ export class WebService implements Service {
 
   /** Authenticates; failed passwords count for the defender. Throws 401/403, or returns the user. */
   private async authenticate(req: http.IncomingMessage, res: http.ServerResponse, address: string, admission: Admission | undefined, secure: boolean, challenge: boolean): Promise<Extract<AuthResult, {ok: true}>> {
-    const result = await this.auth.authenticate(req)
+    let scored = false
+    const result = await this.auth.authenticate(req, (run) => this.passwordCheck(address, run, () => (scored = true)))
     if (result === null || !result.ok) {
-      if (result && !result.ok && result.failedLogin) await this.failedLogin(address, result.reason)
+      if (result && !result.ok && result.failedLogin) await this.failedLogin(address, result.reason, scored)
       if (challenge) res.setHeader('www-authenticate', 'Basic realm="ftpcluster", charset="UTF-8"')
       throw new HttpError(result?.ok === false ? result.status : 401, result?.ok === false ? result.reason : 'log in: Basic credentials or a session')
     }
@@ -283,8 +284,27 @@ export class WebService implements Service {
     throw new HttpError(403, `passwords are accepted only over HTTPS (port ${web.httpsPort}), or on plain HTTP behind a load balancer listed in sites.web.trustedProxies`)
   }
 
-  private async failedLogin(address: string, reason: string): Promise<void> {
-    const banned = this.ctx.defender.recordFailure(address)
+  /**
+   * One password check in a defender slot: parallel guesses from one address wait once those in flight would
+   * reach the ban; a failure is scored before the slot is released (`onScored` tells the caller).
+   */
+  private async passwordCheck(address: string, run: () => Promise<User | null>, onScored: () => void): Promise<User | null | 'refused'> {
+    if (!(await this.ctx.defender.begin(address))) return 'refused'
+    let user: User | null = null
+    try {
+      user = await run()
+    } finally {
+      if (!user) {
+        this.ctx.defender.recordFailure(address, undefined, 'web')
+        onScored()
+      }
+      this.ctx.defender.end(address)
+    }
+    return user
+  }
+
+  private async failedLogin(address: string, reason: string, scored = false): Promise<void> {
+    const banned = scored ? this.ctx.defender.isBanned(address) : this.ctx.defender.recordFailure(address, undefined, 'web')
     this.log.info('web login failed', {address, reason, banned})
     const delay = this.ctx.defender.failDelayMs
     if (delay > 0) await new Promise((r) => setTimeout(r, delay))
@@ -342,9 +362,11 @@ export class WebService implements Service {
       const body = await this.readJson(req)
       const name = typeof body.user === 'string' ? body.user : ''
       const password = typeof body.password === 'string' ? body.password : ''
-      const user = await this.auth.checkPassword(name, password)
+      let scored = false
+      const user = await this.passwordCheck(address, () => this.auth.checkPassword(name, password), () => (scored = true))
+      if (user === 'refused') throw new HttpError(403, 'too many login attempts from your address; try later')
       if (!user) {
-        await this.failedLogin(address, 'wrong user name or password')
+        await this.failedLogin(address, 'wrong user name or password', scored)
         throw new HttpError(401, 'wrong user name or password')
       }
       admission?.authenticated()
