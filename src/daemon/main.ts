@@ -20,7 +20,8 @@ import {HealthService} from './health/health-service.js'
 import {createLogger} from './log.js'
 import {NodeRuntime, type NodeIdentity} from './node-runtime.js'
 import type {Service} from './service.js'
-import {registerServices, serviceContext, webService} from './services.js'
+import {registerServices, serviceContext, webFrontDoor} from './services.js'
+import {sessionRevoker} from './web/web-cluster.js'
 import {FrontDoor} from './workers/front-door.js'
 import {StripeService} from '../stripe/stripe-service.js'
 import {WorkerPool} from './workers/worker-pool.js'
@@ -59,7 +60,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   const runtime = new NodeRuntime(dir, settings, store, defender, log, identity)
   const workerCount = options.workers ?? settings.workers ?? os.availableParallelism()
   const pool = workerCount > 0
-    ? new WorkerPool({count: workerCount, dataDir: dir, settings, config: () => store.current, defender, log, draining: () => runtime.draining})
+    ? new WorkerPool({count: workerCount, dataDir: dir, settings, config: () => store.current, defender, log, draining: () => runtime.draining, revokeWebSessions: sessionRevoker(runtime)})
     : null
   // The hash reported is of the file on disk, read again now: a hand edit shows as drift.
   runtime.exec.set('status', async () => {
@@ -78,7 +79,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
 
   // With workers the supervisor keeps the listeners and the gate; the sessions run in the workers.
   const fileServices: Service[] = pool
-    ? [new FrontDoor('sftp', serviceContext(runtime), pool), new FrontDoor('ftp', serviceContext(runtime), pool), webService(runtime)]
+    ? [new FrontDoor('sftp', serviceContext(runtime), pool), new FrontDoor('ftp', serviceContext(runtime), pool), webFrontDoor(runtime, pool)]
     : await registerServices(runtime)
   if (pool) {
     await pool.start()

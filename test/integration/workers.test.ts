@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
+import https from 'node:https'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
@@ -203,6 +204,38 @@ describe('file-service workers (supervisor + 2 workers)', () => {
     } finally {
       for (const c of conns) c.close()
     }
+  })
+
+  it('web sessions run in the workers: a session made on one worker works on the other; a logout on one is refused on both', async () => {
+    const req = (method: string, route: string, headers: Record<string, string>, body?: string) => new Promise<{status: number; json: Record<string, unknown>}>((resolve, reject) => {
+      const r = https.request({host: A, port: 8443, path: route, method, headers, localAddress: CLIENT, agent: false, rejectUnauthorized: false, timeout: 15_000}, (res) => {
+        let text = ''
+        res.on('data', (d: Buffer) => (text += d))
+        res.on('end', () => resolve({status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}}))
+      })
+      r.on('timeout', () => r.destroy(new Error('timeout')))
+      r.on('error', reject)
+      r.end(body)
+    })
+    const from = node.log.length
+    // two held connections first: the least loaded worker takes each new one, so the logins land on both
+    const a = await req('POST', '/api/login', {'content-type': 'application/json'}, JSON.stringify({user: 'alice', password: 'alice-password-1'}))
+    const b = await req('POST', '/api/login', {'content-type': 'application/json'}, JSON.stringify({user: 'alice', password: 'alice-password-1'}))
+    assert.equal(a.status, 200)
+    assert.equal(b.status, 200)
+    const ids = await pollUntil(() => {
+      const w = workersOf(node, from, /\[web\] web login .*user=alice/)
+      return w.length >= 2 ? w : undefined
+    }, 'two web login lines')
+    assert.ok(ids.every((n) => n === 1 || n === 2), `web logins ran in workers: ${ids.join(',')}`)
+    const token = String(a.json.token)
+    const bearer = {authorization: `Bearer ${token}`}
+    for (let i = 0; i < 4; i++) assert.equal((await req('GET', '/api/session', bearer)).status, 200, 'the session works on every worker')
+    const s = await runCli(['web', 'status', '--primary', A, '--json'], {env: CLI_ENV})
+    assert.equal(s.code, 0, s.stderr)
+    assert.ok((s.json<{nodes: {sessions: number}[]}>().nodes[0].sessions) >= 1, s.stdout)
+    assert.equal((await req('POST', '/api/logout', bearer)).status, 200)
+    for (let i = 0; i < 4; i++) assert.equal((await req('GET', '/api/session', bearer)).status, 401, 'the revoked session is refused by every worker')
   })
 
   it('kill -9 of a worker: it is restarted, the other worker\'s transfer completes, /healthz stays 200 with a note', async () => {

@@ -6,7 +6,12 @@ import {connectAsMember} from '../../cluster/member-client.js'
 import {OperationError, formatHostPort, type WebStatusResult, type WebNodeStatus, type WebRotateResult} from '../../protocol/index.js'
 import type {NodeRuntime} from '../node-runtime.js'
 import {ensureKeys, rotateKeys} from './signing-keys.js'
-import type {WebService} from './web-service.js'
+import type {WebNodeState} from './web-service.js'
+
+/** This node's web site as `cluster web status` sees it: the service itself, or its front door with workers. */
+export interface WebStateSource {
+  nodeState(): WebNodeState | Promise<WebNodeState>
+}
 
 function canChange(runtime: NodeRuntime): void {
   if (runtime.role() === 'secondary') throw runtime.notPrimaryError()
@@ -36,7 +41,7 @@ export function sessionRevoker(runtime: NodeRuntime): (user: string) => Promise<
   }
 }
 
-export function registerWebExec(runtime: NodeRuntime, web: WebService): void {
+export function registerWebExec(runtime: NodeRuntime, web: WebStateSource): void {
   runtime.exec.set('web-revoke', async (args, ctx) => {
     canChange(runtime)
     const user = args.user
@@ -53,11 +58,11 @@ export function registerWebExec(runtime: NodeRuntime, web: WebService): void {
     const set = next.serviceIdentity.webSigningKeys
     return {currentKeyId: set.currentKeyId, keyIds: set.keys.map((k) => k.id), revision: next.revision}
   })
-  runtime.exec.set('web-node', async (): Promise<WebNodeStatus> => ({nodeId: runtime.settings.nodeId, host: runtime.settings.bind, role: runtime.role(), ...web.nodeState(), error: null}))
+  runtime.exec.set('web-node', async (): Promise<WebNodeStatus> => ({nodeId: runtime.settings.nodeId, host: runtime.settings.bind, role: runtime.role(), ...(await web.nodeState()), error: null}))
   runtime.exec.set('web-status', async (_args, ctx): Promise<WebStatusResult> => {
     if (ctx.actor.kind !== 'admin') throw new OperationError('refused', 'web status needs an admin user')
     const c = runtime.config
-    const mine: WebNodeStatus = {nodeId: runtime.settings.nodeId, host: runtime.settings.bind, role: runtime.role(), ...web.nodeState(), error: null}
+    const mine: WebNodeStatus = {nodeId: runtime.settings.nodeId, host: runtime.settings.bind, role: runtime.role(), ...(await web.nodeState()), error: null}
     const others = runtime.role() === 'primary' ? c.servers.filter((s) => s.nodeId !== runtime.settings.nodeId) : []
     const nodes = await Promise.all(others.map(async (s): Promise<WebNodeStatus> => {
       let client

@@ -26,6 +26,8 @@ export interface WebServiceOptions {
   /** Revokes every session of a user cluster-wide (the primary bumps the user's session epoch). */
   revokeSessions?: (user: string) => Promise<void>
   openSession?: (user: User) => Promise<FileSession>
+  /** A worker's web site: the supervisor listens and admits; connections arrive through `adopt`. */
+  adopted?: boolean
 }
 
 /** What `cluster web status` shows for one node. */
@@ -93,6 +95,10 @@ export class WebService implements Service {
     }
     this.state = 'starting'
     this.statics ??= loadStaticFiles()
+    if (this.options.adopted) {
+      this.state = 'up'
+      return
+    }
     try {
       await this.bindAll(web.httpsPort, web.httpPort)
     } catch (error) {
@@ -133,8 +139,13 @@ export class WebService implements Service {
       if (!u || u.home !== s.home) this.sessions.delete(key)
       else (s.session as LocalFileSession).updateUser?.(u)
     }
-    if (this.state === 'down' && this.listeners.length === 0) return
+    if (this.state === 'down' && this.listeners.length === 0 && !this.options.adopted) return
     const web = config.sites.web
+    if (this.options.adopted) {
+      if (!web.enabled) this.state = 'disabled'
+      else if (this.state === 'disabled') await this.start()
+      return
+    }
     if (!web.enabled) {
       this.unbindAll()
       this.state = 'disabled'
@@ -159,6 +170,21 @@ export class WebService implements Service {
   status(): ServiceState {
     if (this.state === 'up' && this.ctx.draining()) return 'draining'
     return this.state
+  }
+
+  /** Web sessions seen on this process recently. */
+  get sessionCount(): number {
+    return this.auth.activeSessions
+  }
+
+  /** A connection the supervisor admitted (a worker's web site). */
+  adopt(socket: Socket, admission: Admission, secure: boolean): void {
+    socket.on('error', () => {})
+    if (this.state !== 'up' || this.ctx.draining()) {
+      admission.release()
+      return void socket.destroy()
+    }
+    this.serve(socket, admission, secure)
   }
 
   nodeState(): WebNodeState {
@@ -196,6 +222,10 @@ export class WebService implements Service {
       admission.release()
       return void socket.destroy()
     }
+    this.serve(socket, admission, secure)
+  }
+
+  private serve(socket: Socket, admission: Admission, secure: boolean): void {
     const key = `${socket.remoteAddress}|${socket.remotePort}`
     this.admissions.set(key, admission)
     this.sockets.add(socket)

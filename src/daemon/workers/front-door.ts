@@ -1,4 +1,4 @@
-// The supervisor's side of a file listener when sessions run in workers: it listens, reads a PROXY header
+// The supervisor's side of a file or web listener when sessions run in workers: it listens, reads a PROXY header
 // when the site expects one, passes the one connection gate (bans, IP filter, limits, all workers counted
 // together) and moves the admitted socket to a worker without having read a byte of the protocol.
 import {createServer, type Server, type Socket} from 'node:net'
@@ -12,10 +12,17 @@ import type {Service, ServiceContext} from '../service.js'
 import type {FileListener} from './ipc.js'
 import type {WorkerPool} from './worker-pool.js'
 
+export type FrontDoorKind = 'sftp' | 'ftp' | 'web'
+
 /** The ports a front door listens on, from the configuration. */
-function wanted(kind: 'sftp' | 'ftp', config: ClusterConfig): {listener: FileListener; port: number}[] {
+function wanted(kind: FrontDoorKind, config: ClusterConfig): {listener: FileListener; port: number}[] {
   const f = config.sites.files
   if (kind === 'sftp') return f.sftp.enabled ? [{listener: 'sftp', port: f.sftp.port}] : []
+  if (kind === 'web') {
+    const w = config.sites.web
+    if (!w.enabled) return []
+    return [{listener: 'https', port: w.httpsPort}, ...(w.httpPort === null ? [] : [{listener: 'http' as const, port: w.httpPort}])]
+  }
   return [...(f.ftp.enabled ? [{listener: 'ftp' as const, port: f.ftp.port}] : []), ...(f.ftps.enabled ? [{listener: 'ftps' as const, port: f.ftps.port}] : [])]
 }
 
@@ -42,14 +49,14 @@ export class FrontDoor implements Service {
   private state: ServiceState = 'down'
 
   constructor(
-    readonly name: 'sftp' | 'ftp',
+    readonly name: FrontDoorKind,
     private readonly ctx: ServiceContext,
     private readonly pool: WorkerPool,
   ) {
     const cfg = ctx.store.current
     this.log = ctx.log.child(name)
     this.gate = new ConnectionGate('files', cfg.sites.files.ipFilter, cfg.limits, ctx.defender)
-    this.proxy = new ProxyFront('files', cfg.sites.files.proxyProtocol)
+    this.proxy = name === 'web' ? new ProxyFront('web', cfg.sites.web.proxyProtocol) : new ProxyFront('files', cfg.sites.files.proxyProtocol)
   }
 
   async start(): Promise<void> {
@@ -76,7 +83,7 @@ export class FrontDoor implements Service {
 
   async reload(config: ClusterConfig): Promise<void> {
     this.gate.update(config.sites.files.ipFilter, config.limits)
-    this.proxy.update(config.sites.files.proxyProtocol)
+    this.proxy.update(this.name === 'web' ? config.sites.web.proxyProtocol : config.sites.files.proxyProtocol)
     if (this.state === 'down') return
     const want = wanted(this.name, config)
     const same = want.length === this.servers.length && want.every((w, i) => this.servers[i].listener === w.listener && this.servers[i].port === w.port)
@@ -105,7 +112,7 @@ export class FrontDoor implements Service {
     // paused: not one byte is read here unless a PROXY header has to be
     const server = createServer({noDelay: true, pauseOnConnect: true}, (socket) => void this.accept(listener, socket))
     server.on('error', (error) => this.log.error('listener error', {port, error: error.message}))
-    const what = listener === 'sftp' ? 'files-site SFTP service' : listener === 'ftp' ? 'FTP service' : 'implicit FTPS service'
+    const what = {sftp: 'files-site SFTP service', ftp: 'FTP service', ftps: 'implicit FTPS service', https: 'HTTPS (web) service', http: 'HTTP (web) service'}[listener]
     await listen(server, this.ctx.settings.bind, port, what)
     this.servers.push({listener, port, server})
     this.log.info('listening', {address: this.ctx.settings.bind, port, listener, workers: this.pool.alive})

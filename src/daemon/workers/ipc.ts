@@ -4,7 +4,7 @@ import type {ClusterConfig} from '../../config/schema.js'
 import type {NodeSettings} from '../../config/node-dir.js'
 
 /** The listeners the supervisor accepts on and hands to a worker. */
-export type FileListener = 'sftp' | 'ftp' | 'ftps'
+export type FileListener = 'sftp' | 'ftp' | 'ftps' | 'https' | 'http'
 
 export type ToWorker =
   | {t: 'init'; id: number; dataDir: string; settings: NodeSettings; config: ClusterConfig; draining: boolean; bans: {address: string; until: number}[]}
@@ -17,6 +17,8 @@ export type ToWorker =
   | {t: 'stats'; seq: number}
   /** The answer to a worker's `begin`: whether it may check the credential now. */
   | {t: 'begun'; seq: number; ok: boolean}
+  /** The answer to a worker's `revoke` (null: done). */
+  | {t: 'revoked'; seq: number; error: string | null}
   | {t: 'stop'; deadlineMs: number}
 
 export type FromWorker =
@@ -31,4 +33,6 @@ export type FromWorker =
   | {t: 'begin'; seq: number; address: string; maxWaitMs: number}
   /** Ends a check started with `begin` (sent after its `failure` / `success`, so the score is recorded first). */
   | {t: 'end'; address: string}
-  | {t: 'stats'; seq: number; sessions: number; cpuMicros: number; rssBytes: number}
+  /** A web logout: the supervisor revokes the user's sessions cluster-wide (a configuration change on the primary). */
+  | {t: 'revoke'; seq: number; user: string}
+  | {t: 'stats'; seq: number; sessions: number; webSessions: number; cpuMicros: number; rssBytes: number}

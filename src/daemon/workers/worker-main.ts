@@ -1,4 +1,4 @@
-// A file-service worker process: runs the SFTP and FTP sessions of the sockets its supervisor admitted.
+// A file-service worker process: runs the SFTP, FTP and web sessions of the sockets its supervisor admitted.
 // It never listens on a client port (the supervisor's gate is the one gate) and never writes the
 // configuration; bans and connection counts are the supervisor's, reported to it as they happen.
 import type {Socket} from 'node:net'
@@ -9,6 +9,7 @@ import {FtpService} from '../ftp/ftp-service.js'
 import {createLogger, type Logger} from '../log.js'
 import {descriptors, openFileLimit, RESERVE} from '../session/descriptor-budget.js'
 import {SftpService} from '../sftp/sftp-service.js'
+import {WebService} from '../web/web-service.js'
 import type {ServiceContext} from '../service.js'
 import type {FromWorker, ToWorker} from './ipc.js'
 
@@ -93,8 +94,18 @@ async function main(): Promise<void> {
   budget(init.config)
   const sftp = new SftpService(ctx, true)
   const ftp = new FtpService(ctx, {adopted: true})
+  let revokeSeq = 0
+  const revokes = new Map<number, (error: string | null) => void>()
+  // a web logout changes the configuration: the supervisor does it (on the primary, or through it)
+  const revokeSessions = (user: string) => new Promise<void>((resolve, reject) => {
+    const seq = ++revokeSeq
+    revokes.set(seq, (error) => (error === null ? resolve() : reject(new Error(error))))
+    send({t: 'revoke', seq, user})
+  })
+  const web = new WebService(ctx, {adopted: true, revokeSessions})
   await sftp.start()
   await ftp.start()
+  await web.start()
 
   let stopping = false
   process.on('message', (m: ToWorker, handle?: Socket) => {
@@ -108,6 +119,7 @@ async function main(): Promise<void> {
         }
         if (m.head && m.head.length > 0) handle.unshift(m.head)
         if (m.listener === 'sftp') sftp.adopt(handle, admission)
+        else if (m.listener === 'https' || m.listener === 'http') web.adopt(handle, admission, m.listener === 'https')
         else ftp.adopt(handle, admission, m.listener === 'ftps')
         return
       }
@@ -116,7 +128,7 @@ async function main(): Promise<void> {
         source.current = m.config
         defender.update(m.config.defender)
         budget(m.config)
-        Promise.allSettled([sftp.reload(m.config, previous), Promise.resolve(ftp.reload(m.config, previous))])
+        Promise.allSettled([sftp.reload(m.config, previous), Promise.resolve(ftp.reload(m.config, previous)), web.reload(m.config)])
           .then((results) => {
             for (const r of results) if (r.status === 'rejected') log.error('reload failed', {error: (r.reason as Error).message})
           })
@@ -127,17 +139,22 @@ async function main(): Promise<void> {
         return defender.mirrorBan(m.address, m.until)
       case 'begun':
         return defender.begun(m.seq, m.ok)
+      case 'revoked': {
+        const f = revokes.get(m.seq)
+        revokes.delete(m.seq)
+        return f?.(m.error)
+      }
       case 'draining':
         draining = m.value
         return
       case 'stats': {
         const cpu = process.cpuUsage()
-        return send({t: 'stats', seq: m.seq, sessions: sftp.sessionCount + ftp.sessions, cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss()})
+        return send({t: 'stats', seq: m.seq, sessions: sftp.sessionCount + ftp.sessions, webSessions: web.sessionCount, cpuMicros: cpu.user + cpu.system, rssBytes: process.memoryUsage.rss()})
       }
       case 'stop': {
         if (stopping) return
         stopping = true
-        void Promise.allSettled([sftp.stop(m.deadlineMs), ftp.stop(m.deadlineMs)]).then(() => process.exit(0))
+        void Promise.allSettled([sftp.stop(m.deadlineMs), ftp.stop(m.deadlineMs), web.stop(m.deadlineMs)]).then(() => process.exit(0))
         return
       }
     }

@@ -37,6 +37,7 @@ interface Worker {
   cpuMicros: number
   rssBytes: number
   sessionsReported: number
+  webSessionsReported: number
 }
 
 export interface WorkerPoolOptions {
@@ -45,6 +46,8 @@ export interface WorkerPoolOptions {
   settings: NodeSettings
   config: () => ClusterConfig
   defender: Defender
+  /** Revokes a user's web sessions cluster-wide (a worker's web logout). */
+  revokeWebSessions?: (user: string) => Promise<void>
   log: Logger
   draining: () => boolean
 }
@@ -60,7 +63,7 @@ export class WorkerPool {
   constructor(private readonly opts: WorkerPoolOptions) {
     this.log = opts.log.child('workers')
     for (let id = 1; id <= opts.count; id++) {
-      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), checks: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0})
+      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), checks: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0, webSessionsReported: 0})
     }
   }
 
@@ -131,6 +134,12 @@ export class WorkerPool {
       restarts: w.restarts,
       lastExit: w.lastExit,
     }))
+  }
+
+  /** Web sessions seen recently, summed over the workers (fresh figures). */
+  async webSessions(): Promise<number> {
+    await this.info()
+    return this.workers.reduce((n, w) => n + (w.state === 'up' ? w.webSessionsReported : 0), 0)
   }
 
   /** Restarts within the last minute, for /healthz notes. */
@@ -220,6 +229,7 @@ export class WorkerPool {
         w.cpuMicros = m.cpuMicros
         w.rssBytes = m.rssBytes
         w.sessionsReported = m.sessions
+        w.webSessionsReported = m.webSessions
         return this.resolve(`stats-${w.id}-${m.seq}`)
       case 'authenticated':
         return w.admissions.get(m.admission)?.authenticated()
@@ -241,6 +251,14 @@ export class WorkerPool {
           if (ok) w.checks.set(m.address, (w.checks.get(m.address) ?? 0) + 1)
           this.post(w, {t: 'begun', seq: m.seq, ok})
         })
+        return
+      }
+      case 'revoke': {
+        const revoke = this.opts.revokeWebSessions ?? (async () => {})
+        void revoke(m.user).then(
+          () => this.post(w, {t: 'revoked', seq: m.seq, error: null}),
+          (error: Error) => this.post(w, {t: 'revoked', seq: m.seq, error: error.message}),
+        )
         return
       }
       case 'end': {
