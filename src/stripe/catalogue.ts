@@ -106,7 +106,8 @@ export class SqliteCatalogue implements Catalogue {
     const db = this.db
     this.q = {
       get: db.prepare<[string], Row>('SELECT path, type, size, mtime, owner, sha256, nodes, generation FROM entries WHERE path = ?'),
-      list: db.prepare<[string, number], Row>('SELECT path, type, size, mtime, owner, sha256, nodes, generation FROM entries WHERE parent = ? ORDER BY path LIMIT ?'),
+      // rows as arrays: better-sqlite3 builds a keyed object per row otherwise, half the time of a 10k LIST
+      list: db.prepare<[string, number], RawRow>('SELECT path, type, size, mtime, owner, sha256, nodes, generation FROM entries WHERE parent = ? ORDER BY path LIMIT ?').raw(true),
       hasChild: db.prepare<[string], {one: number}>('SELECT 1 AS one FROM entries WHERE parent = ? LIMIT 1'),
       insert: db.prepare('INSERT INTO entries (path, parent, type, size, mtime, owner, sha256, nodes, generation) VALUES (@path, @parent, @type, @size, @mtime, @owner, @sha256, @nodes, @generation)'),
       delete: db.prepare<[string]>('DELETE FROM entries WHERE path = ?'),
@@ -137,7 +138,7 @@ export class SqliteCatalogue implements Catalogue {
     const d = this.get(dir)
     if (!d) throw new CatalogueError('ENOENT', `${dir}: no such directory`)
     if (d.type !== 'dir') throw new CatalogueError('ENOTDIR', `${dir}: not a directory`)
-    return this.q.list.all(dir, limit).map(toEntry)
+    return this.q.list.all(dir, limit).map(rawEntry)
   }
 
   putFile(entry: Omit<CatalogueEntry, 'type' | 'generation'> & {generation?: number}): CatalogueEntry {
@@ -334,6 +335,13 @@ export class SqliteCatalogue implements Catalogue {
     this.q.insert.run({path: e.path, parent: parentOf(e.path), type: e.type === 'file' ? 0 : 1, size: e.size, mtime: Math.round(e.mtimeMs), owner: e.owner, sha256: e.sha256, nodes: e.nodes.join(','), generation: e.generation})
     for (const n of e.nodes) this.q.addCopy.run(n, e.path, e.size)
   }
+}
+
+/** A row of the `list` query, in its column order. */
+type RawRow = [path: string, type: number, size: number, mtime: number, owner: string, sha256: string | null, nodes: string, generation: number]
+
+function rawEntry(r: RawRow): CatalogueEntry {
+  return {path: r[0], type: r[1] === 0 ? 'file' : 'dir', size: r[2], mtimeMs: r[3], owner: r[4], sha256: r[5], nodes: r[6] === '' ? [] : r[6].split(','), generation: r[7]}
 }
 
 function toEntry(r: Row): CatalogueEntry {
