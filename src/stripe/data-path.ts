@@ -189,7 +189,7 @@ export async function sendPiece(fd: number, start: number, socket: Socket, throt
   return position - start
 }
 
-function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
+export function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const step = (offset: number) => {
       write(fd, data, offset, data.length - offset, position + offset, (err, n) => {

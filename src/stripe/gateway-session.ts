@@ -12,7 +12,8 @@ import {promises as fs} from 'node:fs'
 import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from '../daemon/session/types.js'
 import type {Gateway} from './chain.js'
 import {dropStale, finishChain, startChain} from './chain.js'
-import {Throttle, acceptOne, newToken, receivePiece, sendPiece} from './data-path.js'
+import type {Socket} from 'node:net'
+import {Throttle, acceptOne, newToken, receivePiece, sendPiece, writeAt} from './data-path.js'
 import {CatalogueError} from './catalogue.js'
 import type {CatalogueEntry} from './contract.js'
 import {isReservedName} from './piece-store.js'
@@ -22,6 +23,60 @@ export type GatewayCore = Gateway
 
 /** The gateway's own staging copies are not throttled: the nodes' caps apply on their side. */
 const UNTHROTTLED = new Throttle(null)
+
+/** How much of a relayed download has arrived; readers wait on it. */
+class Arrival {
+  have = 0
+  private error: Error | null = null
+  private finished = false
+  private waiters: {end: number; resolve: () => void; reject: (e: Error) => void}[] = []
+  private startResolve!: () => void
+  private startReject!: (e: Error) => void
+  readonly started = new Promise<void>((resolve, reject) => ((this.startResolve = resolve), (this.startReject = reject)))
+
+  constructor(private readonly size: number) {
+    this.started.catch(() => {})
+  }
+
+  start(): void {
+    this.startResolve()
+  }
+
+  add(n: number): void {
+    this.have += n
+    this.wake()
+  }
+
+  done(): void {
+    this.finished = true
+    this.startResolve()
+    this.wake()
+  }
+
+  fail(error: Error): void {
+    if (!this.finished && !this.error) this.error = error
+    this.startReject(error)
+    this.wake()
+  }
+
+  /** Resolves when [0, end) is here (bounded by the size); rejects if it never will be. */
+  until(end: number): Promise<void> {
+    const want = Math.min(end, this.size)
+    if (this.finished || this.have >= want) return Promise.resolve()
+    if (this.error) return Promise.reject(this.error)
+    return new Promise((resolve, reject) => this.waiters.push({end: want, resolve, reject}))
+  }
+
+  private wake(): void {
+    const keep: typeof this.waiters = []
+    for (const w of this.waiters) {
+      if (this.finished || this.have >= w.end) w.resolve()
+      else if (this.error) w.reject(this.error)
+      else keep.push(w)
+    }
+    this.waiters = keep
+  }
+}
 
 export class GatewaySession implements FileSession {
   private currentUser: User
@@ -125,20 +180,95 @@ export class GatewaySession implements FileSession {
     throw fileError(last ? 'io' : 'busy', virtualPath, last?.message ?? `its storage node ${e.nodes.join(', ')} is down`)
   }
 
+  /**
+   * A download relays a node's copy as it arrives: OPEN answers once a node is sending, each READ waits for
+   * its bytes (not for the whole file). A copy cut off mid-way is continued from the next live node at the
+   * same offset; the SHA-256 of the whole is checked against the catalogue at the end, and a mismatch fails
+   * the reads that are left. The spool file is unlinked at once (the fd keeps it) and gone at close.
+   */
   async openRead(virtualPath: string): Promise<DownloadHandle> {
     requirePermission(this.currentUser, 'download', virtualPath)
     const e = this.entry(virtualPath)
     if (!e) throw fileError('not-found', virtualPath)
     if (e.type !== 'file') throw fileError('is-directory', virtualPath)
+    if (this.liveNodes(e).length === 0) throw fileError('busy', virtualPath, `its storage node ${e.nodes.join(', ')} is down`)
     const {path: file, handle} = await this.spool()
     await fs.rm(file, {force: true})
-    try {
-      await this.fetch(virtualPath, e, handle.fd)
-    } catch (error) {
+    const arrival = new Arrival(e.size)
+    const state = {closed: false, socket: null as Socket | null}
+    // the fd is closed only once the copy loop has stopped: a late write must never land on a reused fd
+    const streaming = this.stream(virtualPath, e, handle.fd, arrival, state).catch((error: Error) => arrival.fail(error))
+    const stop = async () => {
+      state.closed = true
+      state.socket?.destroy()
+      arrival.fail(new Error('closed'))
+      await streaming
       await handle.close()
+    }
+    try {
+      await arrival.started
+    } catch (error) {
+      await stop()
       throw error
     }
-    return {virtualPath, realPath: '(striped)', fd: handle.fd, size: e.size, close: () => handle.close()}
+    return {
+      virtualPath,
+      realPath: '(striped)',
+      fd: handle.fd,
+      size: e.size,
+      available: (end) => arrival.until(end),
+      close: stop,
+    }
+  }
+
+  /** Fills `fd` from the entry's live nodes in turn, continuing at the offset reached; checks the hash at the end. */
+  private async stream(virtualPath: string, e: CatalogueEntry, fd: number, arrival: Arrival, state: {closed: boolean; socket: Socket | null}): Promise<void> {
+    const hash = createHash('sha256')
+    let last: Error | null = null
+    try {
+      for (const id of this.liveNodes(e)) {
+        if (state.closed) return
+        const link = this.core.links.get(id)!
+        const token = newToken()
+        const pending = await acceptOne(this.core.bind, link.node.host, token, this.core.dataTimeoutMs)
+        const call = link.send({path: this.cat(virtualPath), offset: arrival.have, endpoint: {connect: {host: this.core.bind, port: pending.port, token}}, tls: false})
+        call.result.catch(() => pending.cancel())
+        try {
+          const socket = await pending.socket
+          state.socket = socket
+          if (state.closed) return void socket.destroy()
+          this.core.log.info('striped SFTP read relayed', {path: virtualPath, node: link.name, from: arrival.have})
+          arrival.start()
+          let ended = false
+          socket.once('end', () => (ended = true))
+          for await (const chunk of socket as AsyncIterable<Buffer>) {
+            if (state.closed) {
+              socket.destroy()
+              link.cancel(call.id)
+              return
+            }
+            if (arrival.have + chunk.length > e.size) throw new Error(`storage node ${link.name} sent more than the catalogue's ${e.size} bytes`)
+            await writeAt(fd, chunk, arrival.have)
+            hash.update(chunk)
+            arrival.add(chunk.length)
+          }
+          if (!ended) throw new Error(`storage node ${link.name} closed the data connection at byte ${arrival.have}`)
+          await call.result
+          if (arrival.have !== e.size) throw new Error(`storage node ${link.name} sent ${arrival.have} of ${e.size} bytes`)
+          const sha256 = hash.digest('hex')
+          if (e.sha256 && sha256 !== e.sha256) throw new Error(`the copy on ${link.name} does not match the catalogue's SHA-256`)
+          return arrival.done()
+        } catch (error) {
+          link.cancel(call.id)
+          last = error as Error
+          if (state.closed) return
+          this.core.log.warn('striped SFTP read: a copy failed; continuing from the next node', {path: virtualPath, node: link.name, at: arrival.have, error: last.message})
+          if (/SHA-256/.test(last.message)) break // the bytes sent are wrong: another node cannot fix the prefix
+        }
+      }
+    } finally {
+      arrival.fail(fileError(last ? 'io' : 'busy', virtualPath, last?.message ?? `its storage node ${e.nodes.join(', ')} is down`))
+    }
   }
 
   /** SFTP writes land in a spool file at the gateway; CLOSE sends it through the replication chain and

@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
 import {createServer, type Socket} from 'node:net'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {tempDir} from '../helpers/node-process.js'
-import {FtpControl, GATEWAY_PORT, startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
+import {FtpControl, GATEWAY_PORT, PASSWORD, USER, startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
 
 const G = '127.0.71.2'
 const NODES = ['127.0.71.3', '127.0.71.4', '127.0.71.5']
@@ -146,5 +147,61 @@ describe('stripe gateway with replicas 2', () => {
     for (const f of ['/two.bin', '/grow.bin']) assert.match((await get(c, `RETR ${f}`)).reply, /^226/)
     await victim.start()
     await cluster.ready()
+  })
+
+  it('stripe replicas: an SFTP download streams through the gateway and continues from the other replica when its node dies mid-way', {skip: !existsSync('/usr/bin/python3')}, async () => {
+    await cluster.change((cfg) => (cfg.stripe.nodeBandwidthLimit = 2 * 1024 * 1024))
+    const body = randomBytes(6 * 1024 * 1024)
+    assert.match(await put(c, 'STOR /sftp-big.bin', body), /^226/)
+    const out = path.join(root, 'sftp-big.out')
+    const py = `
+import paramiko, socket, sys
+t = paramiko.Transport(sock=socket.create_connection(('${G}', 2200), source_address=('${CLIENT}', 0)))
+t.connect(username='${USER}', password='${PASSWORD}')
+s = paramiko.SFTPClient.from_transport(t)
+f = s.open('/sftp-big.bin', 'rb')
+got = 0
+told = False
+with open('${out}', 'wb') as o:
+    while True:
+        d = f.read(65536)
+        if not d:
+            break
+        o.write(d)
+        got += len(d)
+        if got >= 1024 * 1024 and not told:
+            print('FIRST-MIB', flush=True)
+            told = True
+f.close()
+t.close()
+print('DONE', got, flush=True)
+`
+    const from = cluster.gateway.log.length
+    const child = spawn('/usr/bin/python3', ['-c', py], {stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+    try {
+      for (let i = 0; i < 1000 && !stdout.includes('FIRST-MIB') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 20))
+      assert.match(stdout, /FIRST-MIB/, stderr)
+      const line = /striped SFTP read relayed .*node=(\S+)/.exec(cluster.gateway.log.slice(from))
+      assert.ok(line, 'the gateway logged which node it relays from')
+      const victim = cluster.nodes.find((n) => line[1].startsWith(n.bind))!
+      assert.ok(victim, `the relay came from ${line[1]}`)
+      victim.kill()
+      assert.equal(await exited, 0, stderr)
+      assert.match(stdout, new RegExp(`DONE ${body.length}`))
+      assert.equal(sha(readFileSync(out)), sha(body), 'the download is byte-identical')
+      assert.match(cluster.gateway.log.slice(from), /a copy failed; continuing from the next node/, 'the relay continued from the other replica')
+      await cluster.change((cfg) => (cfg.stripe.nodeBandwidthLimit = null))
+      await victim.start()
+      await cluster.ready()
+    } finally {
+      clearTimeout(killer)
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
   })
 })

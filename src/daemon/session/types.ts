@@ -44,6 +44,11 @@ export interface DownloadHandle {
   readonly realPath: string
   readonly fd: number
   readonly size: number
+  /**
+   * Present when the content is still arriving (the striped gateway relays a node's copy as it comes): resolves
+   * once bytes [0, end) can be read from `fd`, rejects when they never will. Readers await it before reading.
+   */
+  available?(end: number): Promise<void>
   close(): Promise<void>
 }
 

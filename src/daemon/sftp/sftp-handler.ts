@@ -268,8 +268,9 @@ export class SftpHandler {
       const len = Math.min(length, MAX_IO)
       const bad = badRange(offset, len)
       if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
+      const arriving = h.kind === 'read' ? h.file.available?.(offset + len) : undefined
       const buf = this.pool.take()
-      return new Promise<Reply>((resolve, reject) => {
+      return (arriving ?? Promise.resolve()).then(() => new Promise<Reply>((resolve, reject) => {
         fs.read(h.file.fd, buf, DATA_HEADER, len, offset, (err, n) => {
           if (err) {
             this.pool.give(buf)
@@ -287,6 +288,9 @@ export class SftpHandler {
             if (sendData(this.sftp, id, buf, n, this.socket)) this.pool.give(buf)
           })
         })
+      }), (error: unknown) => {
+        this.pool.give(buf)
+        throw error
       })
     }, undefined)
   }
