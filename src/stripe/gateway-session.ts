@@ -8,12 +8,13 @@ import {fileError} from '../daemon/session/file-errors.js'
 import {normalizeVirtual} from '../daemon/session/path-jail.js'
 import {hasPermission, requirePermission} from '../daemon/session/permissions.js'
 import {createHash, randomBytes} from 'node:crypto'
-import {promises as fs} from 'node:fs'
+import fsCb, {promises as fs} from 'node:fs'
 import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from '../daemon/session/types.js'
 import type {Gateway} from './chain.js'
 import {dropStale, finishChain, startChain} from './chain.js'
 import type {Socket} from 'node:net'
-import {Throttle, acceptOne, newToken, receivePiece, sendPiece, writeAt} from './data-path.js'
+import {Throttle, acceptOne, newToken, receivePiece, sendPiece, writeAll, writeAt} from './data-path.js'
+import type {Replica} from './chain.js'
 import {CatalogueError} from './catalogue.js'
 import type {CatalogueEntry} from './contract.js'
 import {isReservedName} from './piece-store.js'
@@ -23,6 +24,108 @@ export type GatewayCore = Gateway
 
 /** The gateway's own staging copies are not throttled: the nodes' caps apply on their side. */
 const UNTHROTTLED = new Throttle(null)
+
+/**
+ * Forwards an SFTP upload to its replication chain while it arrives, so CLOSE waits for the last bytes, not
+ * for a second copy of the whole file. Writes land in the spool first (the client may write in any order);
+ * what is contiguous from offset 0 is sent. A write or truncation below what was already sent, or a chain
+ * that fails, makes it give up: the chain is cancelled and commit sends the whole spool the old way.
+ */
+class Forwarder {
+  private filled = 0
+  private sent = 0
+  private readonly ahead = new Map<number, number>()
+  private chain: Promise<{socket: Socket; replicas: Replica[]}> | null = null
+  private pump: Promise<void> = Promise.resolve()
+  private broken = false
+
+  constructor(
+    private readonly fd: number,
+    private readonly open: () => Promise<{socket: Socket; replicas: Replica[]}>,
+    private readonly log: GatewayCore['log'],
+    private readonly what: string,
+  ) {}
+
+  wrote(offset: number, length: number): void {
+    if (this.broken || length === 0) return
+    if (offset < this.sent) return this.giveUp('a write changed bytes already forwarded')
+    const end = offset + length
+    if (offset <= this.filled) this.filled = Math.max(this.filled, end)
+    else this.ahead.set(offset, Math.max(end, this.ahead.get(offset) ?? 0))
+    for (let next = this.ahead.get(this.filled); next !== undefined; next = this.ahead.get(this.filled)) {
+      this.ahead.delete(this.filled)
+      this.filled = Math.max(this.filled, next)
+    }
+    this.kick()
+  }
+
+  resized(size: number): void {
+    if (size < this.sent) this.giveUp('the upload was truncated below what was already forwarded')
+    if (size < this.filled) this.filled = size
+  }
+
+  /** The chain with everything up to `size` sent, or null: commit then sends the spool whole. */
+  async complete(size: number): Promise<Replica[] | null> {
+    if (this.broken || !this.chain) return this.drop()
+    this.filled = size // the spool is durable and whole now (fsynced by the caller)
+    this.kick()
+    await this.pump
+    if (this.broken || this.sent !== size) return this.drop()
+    const {socket, replicas} = await this.chain
+    socket.end()
+    return replicas
+  }
+
+  async cancel(): Promise<void> {
+    this.broken = true
+    await this.drop()
+  }
+
+  private giveUp(why: string): void {
+    if (this.broken) return
+    this.broken = true
+    this.log.info('striped SFTP upload: forwarding while it arrives stopped; the whole file is sent at close', {path: this.what, reason: why})
+    void this.drop()
+  }
+
+  private async drop(): Promise<null> {
+    const chain = this.chain
+    this.chain = null
+    this.broken = true
+    if (chain) {
+      const open = await chain.catch(() => null)
+      if (open) {
+        open.replicas.forEach((r) => r.link.cancel(r.id))
+        open.socket.destroy()
+      }
+    }
+    return null
+  }
+
+  private kick(): void {
+    if (this.broken || this.filled <= this.sent) return
+    this.chain ??= this.open()
+    this.pump = this.pump.then(() => this.send()).catch((error: Error) => this.giveUp(error.message))
+  }
+
+  private async send(): Promise<void> {
+    if (this.broken || !this.chain) return
+    const {socket} = await this.chain
+    while (!this.broken && this.sent < this.filled) {
+      const n = Math.min(this.filled - this.sent, 1024 * 1024)
+      const buf = Buffer.allocUnsafe(n)
+      const {bytesRead} = await readAt(this.fd, buf, this.sent)
+      if (bytesRead === 0) throw new Error('the spool is shorter than what was written')
+      if (this.broken) return
+      await writeAll(socket, buf.subarray(0, bytesRead))
+      this.sent += bytesRead
+    }
+  }
+}
+
+function readAt(fd: number, buf: Buffer, position: number): Promise<{bytesRead: number}> {
+  return new Promise((resolve, reject) => fsCb.read(fd, buf, 0, buf.length, position, (err, bytesRead) => (err ? reject(err) : resolve({bytesRead}))))
+}
 
 /** How much of a relayed download has arrived; readers wait on it. */
 class Arrival {
@@ -296,11 +399,14 @@ export class GatewaySession implements FileSession {
       throw error
     }
     this.core.busy.add(c)
+    // a new content written from its start is forwarded to the chain while it arrives (see Forwarder)
+    const forwarder = start === 0 ? new Forwarder(handle.fd, () => this.openChain(virtualPath, e), this.core.log, virtualPath) : null
     let closed = false
     const finish = async () => {
       if (closed) return
       closed = true
       this.core.busy.delete(c)
+      await forwarder?.cancel()
       await handle.close().catch(() => {})
       await fs.rm(file, {force: true})
     }
@@ -309,11 +415,26 @@ export class GatewaySession implements FileSession {
       fd: handle.fd,
       tempPath: file,
       startOffset: start,
+      wrote: (offset, length) => forwarder?.wrote(offset, length),
+      resized: (size) => forwarder?.resized(size),
       abort: () => finish(),
       commit: async () => {
         try {
           await handle.sync()
-          await this.upload(virtualPath, e, handle.fd)
+          const size = (await handle.stat()).size
+          const replicas = forwarder ? await forwarder.complete(size) : null
+          let sealed = false
+          if (replicas) {
+            try {
+              await this.seal(virtualPath, e, replicas)
+              sealed = true
+              this.core.log.info('striped SFTP upload forwarded while it arrived', {path: virtualPath, size})
+            } catch (error) {
+              // a chain that failed late (a node's data timeout during a slow upload): send the spool whole
+              this.core.log.warn('striped SFTP upload: the forwarded copy failed; sending the file again', {path: virtualPath, error: (error as Error).message})
+            }
+          }
+          if (!sealed) await this.upload(virtualPath, this.entry(virtualPath) ?? e, handle.fd)
         } finally {
           await finish()
         }
@@ -321,17 +442,16 @@ export class GatewaySession implements FileSession {
     }
   }
 
-  /** Sends a spooled file through the chain of newly placed nodes (skipping any that fail), then records it. */
-  private async upload(virtualPath: string, before: CatalogueEntry | undefined, fd: number): Promise<void> {
+  /** Places a new content and opens the replication chain to it: the first node's data socket and the replicas. */
+  private async openChain(virtualPath: string, before: CatalogueEntry | undefined, tried = new Set<string>()): Promise<{socket: Socket; replicas: Replica[]}> {
     const c = this.cat(virtualPath)
-    const tried = new Set<string>()
     let last: Error | null = null
     for (let attempt = 0; attempt < 3; attempt++) {
       const nodes = this.core.choose(0, tried).map((id) => this.core.links.get(id)!).filter(Boolean)
       if (nodes.length === 0) break
       const token = newToken()
       const pending = await acceptOne(this.core.bind, nodes[0].node.host, token, this.core.dataTimeoutMs)
-      let replicas
+      let replicas: Replica[]
       try {
         replicas = await startChain(nodes, {path: c, offset: 0, owner: before?.owner ?? this.currentUser.name, generation: this.core.catalogue.nextGeneration(), tls: false}, {connect: {host: this.core.bind, port: pending.port, token}}, () => {})
       } catch (error) {
@@ -341,24 +461,40 @@ export class GatewaySession implements FileSession {
         continue
       }
       try {
-        const socket = await pending.socket
-        await sendPiece(fd, 0, socket, UNTHROTTLED)
-        socket.end()
+        return {socket: await pending.socket, replicas}
       } catch (error) {
         replicas.forEach((r) => r.link.cancel(r.id))
-        throw fileError('io', virtualPath, (error as Error).message)
+        nodes.forEach((n) => tried.add(n.node.nodeId))
+        last = error as Error
       }
-      const {pieces, failed} = await finishChain(() => true, replicas)
-      if (pieces.length > 0) {
-        const p = pieces[0].piece
-        const entry = guard(virtualPath, () => this.core.catalogue.putFile({path: c, size: p.size, mtimeMs: p.mtimeMs, owner: before?.owner ?? this.currentUser.name, sha256: p.sha256, nodes: pieces.map((x) => x.nodeId)}))
-        for (const id of entry.nodes) this.core.stored(id, p.size - (before?.nodes.includes(id) ? before.size : 0))
-        await dropStale(this.core, before, entry)
-      }
-      if (failed.length > 0) throw fileError('io', virtualPath, `only ${pieces.length} of ${replicas.length} copies are durable`)
-      return
     }
     throw fileError(last ? 'io' : 'no-space', virtualPath, last?.message ?? 'no storage node can take the file')
+  }
+
+  /** Waits for every copy to be durable and identical, then records the file in the catalogue. */
+  private async seal(virtualPath: string, before: CatalogueEntry | undefined, replicas: Replica[]): Promise<void> {
+    const c = this.cat(virtualPath)
+    const {pieces, failed} = await finishChain(() => true, replicas)
+    if (pieces.length > 0) {
+      const p = pieces[0].piece
+      const entry = guard(virtualPath, () => this.core.catalogue.putFile({path: c, size: p.size, mtimeMs: p.mtimeMs, owner: before?.owner ?? this.currentUser.name, sha256: p.sha256, nodes: pieces.map((x) => x.nodeId)}))
+      for (const id of entry.nodes) this.core.stored(id, p.size - (before?.nodes.includes(id) ? before.size : 0))
+      await dropStale(this.core, before, entry)
+    }
+    if (failed.length > 0) throw fileError('io', virtualPath, `only ${pieces.length} of ${replicas.length} copies are durable`)
+  }
+
+  /** Sends a whole spooled file through the chain of newly placed nodes (skipping any that fail), then records it. */
+  private async upload(virtualPath: string, before: CatalogueEntry | undefined, fd: number): Promise<void> {
+    const {socket, replicas} = await this.openChain(virtualPath, before)
+    try {
+      await sendPiece(fd, 0, socket, UNTHROTTLED)
+      socket.end()
+    } catch (error) {
+      replicas.forEach((r) => r.link.cancel(r.id))
+      throw fileError('io', virtualPath, (error as Error).message)
+    }
+    await this.seal(virtualPath, before, replicas)
   }
 
   async mkdir(virtualPath: string): Promise<void> {

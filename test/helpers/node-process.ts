@@ -41,6 +41,8 @@ const running = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const p of running) if (p.pid) try { process.kill(p.pid, 'SIGKILL') } catch {}
 })
+// The test runner ends a file that ran out of time with a signal: exit, so every 'exit' hook kills its processes.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => process.exit(128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1)))
 
 export async function createNode(root: string, bind: string, extra: string[] = []): Promise<TestNode> {
   const dir = path.join(root, `node-${bind}`)

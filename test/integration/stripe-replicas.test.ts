@@ -4,7 +4,7 @@
 // Addresses: 127.0.71.0/24 only (gateway .2, nodes .3-.5, clients .20+).
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {spawn} from 'node:child_process'
 import {createServer, type Socket} from 'node:net'
 import path from 'node:path'
@@ -46,6 +46,20 @@ async function get(c: FtpControl, verb: string): Promise<{reply: string; data: B
   const reply = await c.reply()
   const got = await l.accepted
   return {reply, data: got.data, peer: got.peer}
+}
+
+/** Runs a Debian python3 (paramiko) script to completion, killed after 120 s. */
+function runPy(script: string): Promise<{code: number | null; stderr: string}> {
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/python3', ['-c', script], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({code, stderr})
+    })
+  })
 }
 
 function holders(root: string, vpath: string): {ip: string; data: Buffer}[] {
@@ -203,5 +217,37 @@ print('DONE', got, flush=True)
       clearTimeout(killer)
       if (child.exitCode === null) child.kill('SIGKILL')
     }
+  })
+
+  it('stripe replicas: SFTP uploads are forwarded to both copies while they arrive; a client that rewrites earlier bytes still gets its exact content', {skip: !existsSync('/usr/bin/python3')}, async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 17)
+    const file = path.join(root, 'sftp-up.bin')
+    writeFileSync(file, body)
+    const py = `
+import paramiko, socket
+t = paramiko.Transport(sock=socket.create_connection(('${G}', 2200), source_address=('${CLIENT}', 0)))
+t.connect(username='${USER}', password='${PASSWORD}')
+s = paramiko.SFTPClient.from_transport(t)
+s.put('${file}', '/sftp-up.bin')
+f = s.open('/sftp-rewrite.bin', 'wb')
+f.write(b'a' * 2000000)
+f.seek(10)
+f.write(b'HEADER')
+f.close()
+t.close()
+`
+    const from = cluster.gateway.log.length
+    const r = await runPy(py)
+    assert.equal(r.code, 0, r.stderr)
+    const log = cluster.gateway.log.slice(from)
+    assert.match(log, /striped SFTP upload forwarded while it arrived path=\/sftp-up\.bin/, 'the plain put was forwarded as it arrived')
+    const up = holders(root, 'sftp-up.bin')
+    assert.equal(up.length, 2)
+    for (const x of up) assert.equal(sha(x.data), sha(body))
+    const expected = Buffer.alloc(2_000_000, 'a')
+    expected.write('HEADER', 10)
+    const re = holders(root, 'sftp-rewrite.bin')
+    assert.equal(re.length, 2)
+    for (const x of re) assert.equal(sha(x.data), sha(expected), 'the rewritten bytes are in both copies')
   })
 })

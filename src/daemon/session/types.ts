@@ -63,6 +63,10 @@ export interface UploadHandle {
   readonly tempPath: string
   /** Offset at which the upload started (REST / reput). */
   readonly startOffset: number
+  /** Told after each write to `fd` landed (the striped gateway forwards the content while it arrives). */
+  wrote?(offset: number, length: number): void
+  /** Told when `fd` was truncated or extended to `size`. */
+  resized?(size: number): void
   commit(): Promise<void>
   abort(keepForResume: boolean): Promise<void>
 }

@@ -310,7 +310,10 @@ export class SftpHandler {
       }
       return new Promise<Reply>((resolve) => {
         fs.write(h.file.fd, data, 0, data.length, position, (err) => {
-          if (!err) return resolve(this.ok(id))
+          if (!err) {
+            h.file.wrote?.(position, data.length)
+            return resolve(this.ok(id))
+          }
           const first = h.failed === undefined
           h.failed ??= err
           resolve(this.failure(id, 'WRITE', err, h.file.virtualPath, !first))
@@ -365,6 +368,7 @@ export class SftpHandler {
       const bad = badRange(attrs.size, 0)
       if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
       await ftruncate(fd, attrs.size)
+      h.file.resized?.(attrs.size)
     }
     if (wantsMode) await fchmod(fd, mode)
     if (wantsTimes) {
