@@ -1,9 +1,9 @@
 // Moving bytes between a file descriptor and a data socket: large reusable buffers for downloads, positional
 // writes of what has arrived for uploads, backpressure both ways.
-import {read, writev} from 'node:fs'
+import {writev} from 'node:fs'
 import type {Socket} from 'node:net'
+import {sendFile as sendFileTo} from '../session/send-file.js'
 
-const READ_CHUNK = 1024 * 1024
 /**
  * Upload bytes held while a write is in flight; more pauses the socket. Small on purpose: the kernel copies
  * them into the page cache while they are still in the CPU cache (8 MiB batches made that copy 74 % of the
@@ -18,10 +18,6 @@ export class TransferAborted extends Error {
   }
 }
 
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))))
-}
-
 function writeChunk(socket: Socket, data: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     if (socket.destroyed) return reject(new TransferAborted('data connection closed'))
@@ -29,33 +25,9 @@ function writeChunk(socket: Socket, data: Buffer): Promise<void> {
   })
 }
 
-/** Streams `fd` from `start` to EOF; two buffers alternate so the next read overlaps the previous write. */
-export async function sendFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
-  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
-  const inFlight: (Promise<void> | null)[] = [null, null]
-  let position = start
-  let i = 0
-  let closed = false
-  const onClose = () => (closed = true)
-  socket.once('close', onClose)
-  try {
-    for (;;) {
-      if (inFlight[i]) await inFlight[i]
-      if (closed) throw new TransferAborted('data connection closed')
-      const n = await readAt(fd, bufs[i], READ_CHUNK, position)
-      if (n === 0) break
-      const p = writeChunk(socket, n === READ_CHUNK ? bufs[i] : bufs[i].subarray(0, n))
-      p.catch(() => {}) // awaited below; this keeps an early rejection from being "unhandled"
-      inFlight[i] = p
-      position += n
-      onProgress(n)
-      i ^= 1
-    }
-    await Promise.all(inFlight)
-  } finally {
-    socket.off('close', onClose)
-  }
-  return position - start
+/** Streams `fd` from `start` to EOF (session/send-file.ts: two 1 MiB buffers alternate). */
+export function sendFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
+  return sendFileTo(fd, socket, start, Infinity, onProgress, () => new TransferAborted('data connection closed'))
 }
 
 /**
