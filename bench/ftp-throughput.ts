@@ -1,7 +1,8 @@
 // FTP throughput, side by side: a real node (`cluster node start`, supervisor + workers) vs vsftpd, the same
 // curl client: 1 and 4 concurrent streams down and up, and explicit FTPS (curl --ssl-reqd, AUTH TLS, PROT P)
 // against vsftpd with TLS (1 GiB by default; `--size 256M` to shrink, `--runs 3`), medians in MB/s and ratios.
-//   node dist/bench/ftp-throughput.js [--size 1G] [--runs 3] [--bind 127.0.30.1] [--workers N]
+//   node dist/bench/ftp-throughput.js [--size 1G] [--runs 3] [--bind 127.0.30.1] [--workers N] [--only up]
+// `--only` keeps the cases whose name contains it (e.g. `up`, `x4`, `FTPS`).
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {promises as fs, openSync, closeSync, writeSync} from 'node:fs'
 import os from 'node:os'
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     ours: {get: `ftp://${USER}:${PASSWORD}@${bind}:${OURS.ftp}/file.bin`, put: (n: number) => `ftp://${USER}:${PASSWORD}@${bind}:${OURS.ftp}/up${n}.bin`},
     vsftpd: {get: `ftp://${bind}:${VSFTPD.port}/pub/file.bin`, put: (n: number) => `ftp://${bind}:${VSFTPD.port}/pub/up${n}.bin`},
   }
-  const cases = [
+  const allCases = [
     {name: 'down x1', streams: 1, tls: false, up: false},
     {name: 'up x1', streams: 1, tls: false, up: true},
     {name: 'down x4', streams: 4, tls: false, up: false},
@@ -140,15 +141,19 @@ async function main(): Promise<void> {
     {name: 'FTPS down x1', streams: 1, tls: true, up: false},
     {name: 'FTPS up x1', streams: 1, tls: true, up: true},
   ]
+  const cases = allCases.filter((c) => c.name.includes(arg('only', '')))
+  const homes = {ours: ours.home, vsftpd: path.join(vroot, 'pub')}
   const times: Record<string, number[]> = {}
   try {
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
-        // interleaved so drift of the machine hits both alike
-        for (const who of ['vsftpd', 'ours'] as const) {
+        // interleaved, and who goes first alternates, so drift of the machine hits both alike
+        for (const who of r % 2 === 0 ? (['vsftpd', 'ours'] as const) : (['ours', 'vsftpd'] as const)) {
           const tls = c.tls ? ['--ssl-reqd', '-k'] : []
           const t = await timedAll(Array.from({length: c.streams}, (_, k) => (c.up ? [...tls, '-T', source, targets[who].put(r * 10 + k)] : [...tls, '-o', '/dev/null', targets[who].get])))
           ;(times[`${who} ${c.name}`] ??= []).push(t)
+          // uploads deleted at once: their dirty pages are dropped, not flushed to disk during the other's turn
+          if (c.up) for (let k = 0; k < c.streams; k++) await fs.rm(path.join(homes[who], `up${r * 10 + k}.bin`), {force: true})
         }
       }
     }
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
     await new Promise((r) => ours.child.once('exit', r))
     await fs.rm(work, {recursive: true, force: true})
   }
-  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}`)
+  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}, load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`)
   console.log('case            ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)')
   for (const c of cases) {
     const o = (size * c.streams) / 1e6 / median(times[`ours ${c.name}`])

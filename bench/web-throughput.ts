@@ -1,8 +1,7 @@
 // Web throughput, side by side: a node's web site (WebDAV GET/PUT) vs nginx serving the same file with the
 // same certificate and key (`dav_methods PUT` for uploads), the same curl, over HTTPS and plain HTTP.
 // 1 GiB by default; medians in MB/s and the ratio. Target: GET over HTTPS ≥ 0.8× nginx.
-//   node dist/bench/web-throughput.js [--size 1G] [--runs 3]
-// Addresses: 127.0.82.2 (node), 127.0.82.9 (nginx).
+//   node dist/bench/web-throughput.js [--size 1G] [--runs 3] [--node 127.0.82.2] [--nginx 127.0.82.9]
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {randomFillSync} from 'node:crypto'
 import {closeSync, openSync, promises as fs, readFileSync, writeSync} from 'node:fs'
@@ -24,8 +23,8 @@ function parseSize(s: string): number {
 
 const size = parseSize(arg('size', '1G'))
 const runs = Number(arg('runs', '3'))
-const NODE = '127.0.82.2'
-const NGINX = '127.0.82.9'
+const NODE = arg('node', '127.0.82.2')
+const NGINX = arg('nginx', '127.0.82.9')
 const NGINX_HTTPS = 18443
 const NGINX_HTTP = 18080
 

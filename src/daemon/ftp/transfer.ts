@@ -1,22 +1,21 @@
-// Moving bytes between a file descriptor and a data socket: large reusable buffers for downloads, batched
-// positional writes for uploads, backpressure both ways.
-import {read, writev} from 'node:fs'
+// Moving bytes between a file descriptor and a data socket: large reusable buffers for downloads, positional
+// writes of what has arrived for uploads, backpressure both ways.
+import {writev} from 'node:fs'
 import type {Socket} from 'node:net'
+import {sendFile as sendFileTo} from '../session/send-file.js'
 
-const READ_CHUNK = 1024 * 1024
-/** Upload bytes gathered before one writev; more than this in memory pauses the socket. */
-const WRITE_BATCH = 1024 * 1024
-const WRITE_HIGH_WATER = 8 * 1024 * 1024
+/**
+ * Upload bytes held while a write is in flight; more pauses the socket. Small on purpose: the kernel copies
+ * them into the page cache while they are still in the CPU cache (8 MiB batches made that copy 74 % of the
+ * worker's CPU, and uploads cost 2-4× the CPU of vsftpd's read/write loop; see bench/ftp-throughput).
+ */
+const WRITE_HIGH_WATER = 1024 * 1024
 
 export class TransferAborted extends Error {
   constructor(message = 'transfer aborted') {
     super(message)
     this.name = 'TransferAborted'
   }
-}
-
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))))
 }
 
 function writeChunk(socket: Socket, data: Buffer): Promise<void> {
@@ -26,36 +25,15 @@ function writeChunk(socket: Socket, data: Buffer): Promise<void> {
   })
 }
 
-/** Streams `fd` from `start` to EOF; two buffers alternate so the next read overlaps the previous write. */
-export async function sendFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
-  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)]
-  const inFlight: (Promise<void> | null)[] = [null, null]
-  let position = start
-  let i = 0
-  let closed = false
-  const onClose = () => (closed = true)
-  socket.once('close', onClose)
-  try {
-    for (;;) {
-      if (inFlight[i]) await inFlight[i]
-      if (closed) throw new TransferAborted('data connection closed')
-      const n = await readAt(fd, bufs[i], READ_CHUNK, position)
-      if (n === 0) break
-      const p = writeChunk(socket, n === READ_CHUNK ? bufs[i] : bufs[i].subarray(0, n))
-      p.catch(() => {}) // awaited below; this keeps an early rejection from being "unhandled"
-      inFlight[i] = p
-      position += n
-      onProgress(n)
-      i ^= 1
-    }
-    await Promise.all(inFlight)
-  } finally {
-    socket.off('close', onClose)
-  }
-  return position - start
+/** Streams `fd` from `start` to EOF (session/send-file.ts: two 1 MiB buffers alternate). */
+export function sendFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
+  return sendFileTo(fd, socket, start, Infinity, onProgress, () => new TransferAborted('data connection closed'))
 }
 
-/** Writes everything the socket delivers until EOF at `start`; rejects with TransferAborted on a reset. */
+/**
+ * Writes everything the socket delivers until EOF at `start`, each writev taking all that arrived during the
+ * previous one; rejects with TransferAborted on a reset.
+ */
 export function receiveFile(fd: number, start: number, socket: Socket, onProgress: (bytes: number) => void): Promise<number> {
   return new Promise((resolve, reject) => {
     let queued: Buffer[] = []
@@ -79,7 +57,6 @@ export function receiveFile(fd: number, start: number, socket: Socket, onProgres
         }
         return
       }
-      if (queuedBytes < WRITE_BATCH && !ended) return
       const batch = queued
       const bytes = queuedBytes
       queued = []

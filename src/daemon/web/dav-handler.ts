@@ -5,6 +5,7 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import type {User} from '../../config/schema.js'
+import {sendFile} from '../session/send-file.js'
 import type {FileSession, FileStat} from '../session/types.js'
 import {FileError} from '../session/types.js'
 import {DeadProps, type DeadProp} from './dav-props.js'
@@ -231,7 +232,9 @@ export class DavHandler {
     const h = await r.session.openRead(v)
     try {
       res.writeHead(status, headers)
-      await pipeline(fs.createReadStream('', {fd: h.fd, start, end, autoClose: false, highWaterMark: 256 * 1024}), res)
+      // two reused 1 MiB buffers: createReadStream's fresh 256 KiB chunks cost 1.8× the CPU per HTTPS GET
+      await sendFile(h.fd, res, start, end - start + 1, () => {}, (message) => new Error(message))
+      res.end()
     } finally {
       await h.close()
     }
