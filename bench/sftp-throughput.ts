@@ -2,6 +2,8 @@
 // sftp-server on loopback, driven by the same OpenSSH `sftp` client: 1, 4 and 8 concurrent streams, download
 // and upload, and 1,000 files of 4 KiB put and got by `sftp -b`. Needs root for sshd.
 // Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3] [--workers N]
+//        [--ours 127.0.20.1] [--sshd 127.0.20.2]
+//        [--cases 1,4,8,small] (which stream counts to run, and whether the small-files case runs)
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
@@ -15,13 +17,14 @@ import {fileURLToPath} from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
-const OURS = '127.0.20.1'
-const SSHD = '127.0.20.2'
-
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback
 }
+
+/** Loopback addresses of the two servers (--ours, --sshd), so parallel runs can keep apart. */
+const OURS = arg('ours', '127.0.20.1')
+const SSHD = arg('sshd', '127.0.20.2')
 function parseSize(s: string): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(s)
   if (!m) throw new Error(`--size ${s}: expected e.g. 1G, 256M`)
@@ -124,7 +127,8 @@ async function main(): Promise<void> {
     ]
     const rows: string[][] = []
     const mb = (bytes: number, s: number) => bytes / 1e6 / s
-    for (const streams of [1, 4, 8]) {
+    const cases = arg('cases', '1,4,8,small').split(',')
+    for (const streams of [1, 4, 8].filter((n) => cases.includes(String(n)))) {
       for (const dirn of ['download', 'upload'] as const) {
         const rates: Record<string, number> = {}
         for (const tg of targets) {
@@ -145,7 +149,7 @@ async function main(): Promise<void> {
     const small = path.join(dir, 'small')
     await mkdir(small, {recursive: true})
     for (let i = 0; i < 1000; i++) await writeFile(path.join(small, `f${i}.dat`), Buffer.alloc(4096, i % 251))
-    for (const dirn of ['put', 'get'] as const) {
+    for (const dirn of cases.includes('small') ? (['put', 'get'] as const) : []) {
       const rates: Record<string, number> = {}
       for (const tg of targets) {
         const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
