@@ -20,6 +20,8 @@ export const MAX_HANDLES = 256
 export const MAX_IO = 255 * 1024
 /** Largest SFTP packet ssh2 accepts (its _maxInPktLen). */
 const MAX_PACKET = 256 * 1024
+/** WRITEs up to this size are written synchronously (small files); larger ones overlap in the thread pool. */
+const SYNC_WRITE = 16 * 1024
 /** Directory entries per READDIR reply. */
 const READDIR_BATCH = 128
 
@@ -330,6 +332,17 @@ export class SftpHandler {
       if (h.append) {
         position = h.position
         h.position += data.length
+      }
+      if (data.length <= SYNC_WRITE) {
+        // A small write lands in the page cache in microseconds: a thread-pool hop would cost more.
+        try {
+          fs.writeSync(h.file.fd, data, 0, data.length, position)
+          return this.ok(id)
+        } catch (err) {
+          const first = h.failed === undefined
+          h.failed ??= err
+          return this.failure(id, 'WRITE', err, h.file.virtualPath, !first)
+        }
       }
       return new Promise<Reply>((resolve) => {
         fs.write(h.file.fd, data, 0, data.length, position, (err) => {
