@@ -22,10 +22,10 @@ export interface FlowLimits {
  * Far above what OpenSSH's sftp keeps outstanding (64 requests of up to 255 KiB), so its transfers never
  * wait on these; a client that pipelines more is slowed to the pace of the disk and of its own reading.
  */
-export const CHANNEL_LIMITS: FlowLimits = {requests: 1024, inBytes: 32 * 1024 * 1024, outBytes: 16 * 1024 * 1024}
+export const CHANNEL_LIMITS: FlowLimits = {requests: 1024, inBytes: 32 * 1024 * 1024, outBytes: 24 * 1024 * 1024}
 
 /** Bytes held by all the channels of one SSH connection (a client may open up to sessionsPerConnection). */
-export const CONNECTION_LIMITS = {inBytes: 64 * 1024 * 1024, outBytes: 32 * 1024 * 1024}
+export const CONNECTION_LIMITS = {inBytes: 64 * 1024 * 1024, outBytes: 48 * 1024 * 1024}
 
 interface Internals {
   push(data: Buffer | null): boolean | undefined
