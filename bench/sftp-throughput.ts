@@ -130,18 +130,19 @@ async function main(): Promise<void> {
     const cases = arg('cases', '1,4,8,small').split(',')
     for (const streams of [1, 4, 8].filter((n) => cases.includes(String(n)))) {
       for (const dirn of ['download', 'upload'] as const) {
-        const rates: Record<string, number> = {}
-        for (const tg of targets) {
-          const times: number[] = []
-          for (let r = 0; r < runs; r++) {
-            times.push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
+        // Runs alternate between the servers, so both see the same load of a shared machine.
+        const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+        for (let r = 0; r < runs; r++) {
+          for (const tg of targets) {
+            times[tg.name].push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
               const remote = path.posix.join(tg.dir, 'file.bin')
               const batch = dirn === 'download' ? `get ${remote} /dev/null\n` : `put ${path.join(data, 'file.bin')} ${path.posix.join(tg.dir, `up-${tg.name}-${k}.bin`)}\n`
               return runSftp(tg.host, tg.port, tg.user, key, batch, cipher)
             }))))
           }
-          rates[tg.name] = mb(size * streams, median(times))
         }
+        const rates: Record<string, number> = {}
+        for (const tg of targets) rates[tg.name] = mb(size * streams, median(times[tg.name]))
         rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2)])
       }
     }
@@ -150,15 +151,17 @@ async function main(): Promise<void> {
     await mkdir(small, {recursive: true})
     for (let i = 0; i < 1000; i++) await writeFile(path.join(small, `f${i}.dat`), Buffer.alloc(4096, i % 251))
     for (const dirn of cases.includes('small') ? (['put', 'get'] as const) : []) {
-      const rates: Record<string, number> = {}
-      for (const tg of targets) {
-        const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
-        await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
-        const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
-        const times: number[] = []
-        for (let r = 0; r < runs; r++) times.push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
-        rates[tg.name] = 1000 / median(times)
+      const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+      for (let r = 0; r < runs; r++) {
+        for (const tg of targets) {
+          const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
+          await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
+          const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
+          times[tg.name].push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
+        }
       }
+      const rates: Record<string, number> = {}
+      for (const tg of targets) rates[tg.name] = 1000 / median(times[tg.name])
       rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2)])
     }
     const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']

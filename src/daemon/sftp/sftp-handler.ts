@@ -25,9 +25,8 @@ const SYNC_WRITE = 16 * 1024
 /** Directory entries per READDIR reply. */
 const READDIR_BATCH = 128
 
-const fstat = promisify(fs.fstat)
-const fchmod = promisify(fs.fchmod)
-const futimes = promisify(fs.futimes)
+// fstat, fchmod and futimes on an open descriptor are synchronous: one short call each, where a thread-pool
+// hop costs more (a small file's get or put -p waits on each).
 const ftruncate = promisify(fs.ftruncate)
 const fdatasync = promisify(fs.fdatasync)
 
@@ -374,7 +373,7 @@ export class SftpHandler {
 
   private async fstat(id: number, handle: Buffer): Promise<Reply> {
     const h = this.need(handle, 'read', 'write').h as Exclude<Handle, {kind: 'dir'}>
-    const s = await fstat(h.file.fd)
+    const s = fs.fstatSync(h.file.fd)
     const attrs = {mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: Math.floor(s.atimeMs / 1000), mtime: Math.floor(s.mtimeMs / 1000)}
     return () => this.sftp.attrs(id, attrs)
   }
@@ -391,7 +390,7 @@ export class SftpHandler {
     if (h.kind === 'read') return this.setstat(id, h.file.virtualPath, attrs)
     // An upload's attributes go to its part file; they become the final file's on commit.
     const fd = h.file.fd
-    const st = await fstat(fd)
+    const st = fs.fstatSync(fd)
     this.checkOwner(attrs, st)
     const wantsMode = typeof attrs.mode === 'number'
     const wantsTimes = typeof attrs.atime === 'number' || typeof attrs.mtime === 'number'
@@ -402,10 +401,10 @@ export class SftpHandler {
       if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
       await ftruncate(fd, attrs.size)
     }
-    if (wantsMode) await fchmod(fd, mode)
+    if (wantsMode) fs.fchmodSync(fd, mode)
     if (wantsTimes) {
       const now = Date.now() / 1000
-      await futimes(fd, attrs.atime ?? now, attrs.mtime ?? now)
+      fs.futimesSync(fd, attrs.atime ?? now, attrs.mtime ?? now)
     }
     return this.ok(id)
   }
