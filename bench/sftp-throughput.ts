@@ -2,6 +2,8 @@
 // sftp-server on loopback, driven by the same OpenSSH `sftp` client: 1, 4 and 8 concurrent streams, download
 // and upload, and 1,000 files of 4 KiB put and got by `sftp -b`. Needs root for sshd.
 // Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3] [--workers N]
+//        [--ours 127.0.20.1] [--sshd 127.0.20.2]
+//        [--cases 1,4,8,small] (which stream counts to run, and whether the small-files case runs)
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
@@ -15,13 +17,14 @@ import {fileURLToPath} from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
-const OURS = '127.0.20.1'
-const SSHD = '127.0.20.2'
-
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback
 }
+
+/** Loopback addresses of the two servers (--ours, --sshd), so parallel runs can keep apart. */
+const OURS = arg('ours', '127.0.20.1')
+const SSHD = arg('sshd', '127.0.20.2')
 function parseSize(s: string): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(s)
   if (!m) throw new Error(`--size ${s}: expected e.g. 1G, 256M`)
@@ -124,20 +127,22 @@ async function main(): Promise<void> {
     ]
     const rows: string[][] = []
     const mb = (bytes: number, s: number) => bytes / 1e6 / s
-    for (const streams of [1, 4, 8]) {
+    const cases = arg('cases', '1,4,8,small').split(',')
+    for (const streams of [1, 4, 8].filter((n) => cases.includes(String(n)))) {
       for (const dirn of ['download', 'upload'] as const) {
-        const rates: Record<string, number> = {}
-        for (const tg of targets) {
-          const times: number[] = []
-          for (let r = 0; r < runs; r++) {
-            times.push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
+        // Runs alternate between the servers, so both see the same load of a shared machine.
+        const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+        for (let r = 0; r < runs; r++) {
+          for (const tg of targets) {
+            times[tg.name].push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
               const remote = path.posix.join(tg.dir, 'file.bin')
               const batch = dirn === 'download' ? `get ${remote} /dev/null\n` : `put ${path.join(data, 'file.bin')} ${path.posix.join(tg.dir, `up-${tg.name}-${k}.bin`)}\n`
               return runSftp(tg.host, tg.port, tg.user, key, batch, cipher)
             }))))
           }
-          rates[tg.name] = mb(size * streams, median(times))
         }
+        const rates: Record<string, number> = {}
+        for (const tg of targets) rates[tg.name] = mb(size * streams, median(times[tg.name]))
         rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2)])
       }
     }
@@ -145,16 +150,18 @@ async function main(): Promise<void> {
     const small = path.join(dir, 'small')
     await mkdir(small, {recursive: true})
     for (let i = 0; i < 1000; i++) await writeFile(path.join(small, `f${i}.dat`), Buffer.alloc(4096, i % 251))
-    for (const dirn of ['put', 'get'] as const) {
-      const rates: Record<string, number> = {}
-      for (const tg of targets) {
-        const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
-        await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
-        const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
-        const times: number[] = []
-        for (let r = 0; r < runs; r++) times.push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
-        rates[tg.name] = 1000 / median(times)
+    for (const dirn of cases.includes('small') ? (['put', 'get'] as const) : []) {
+      const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+      for (let r = 0; r < runs; r++) {
+        for (const tg of targets) {
+          const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
+          await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
+          const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
+          times[tg.name].push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
+        }
       }
+      const rates: Record<string, number> = {}
+      for (const tg of targets) rates[tg.name] = 1000 / median(times[tg.name])
       rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2)])
     }
     const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']

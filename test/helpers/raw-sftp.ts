@@ -125,6 +125,11 @@ export class RawSftp {
       conn.once('ready', resolve).once('error', reject)
       conn.connect({host: o.host, port: o.port, username: o.username, privateKey: readFileSync(o.privateKeyFile), localAddress: o.localAddress, readyTimeout: 20_000})
     })
+    return RawSftp.open(conn)
+  }
+
+  /** Opens one more sftp subsystem channel on an established connection (INIT/VERSION done). */
+  static async open(conn: ssh2.Client): Promise<RawSftp> {
     const channel = await new Promise<ClientChannel>((resolve, reject) => conn.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch))))
     const c = new RawSftp(conn, channel)
     channel.write(Buffer.concat([u32(5), Buffer.from([T.INIT]), u32(3)]))

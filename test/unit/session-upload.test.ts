@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {writeSync} from 'node:fs'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {readdir, readFile, stat, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {test} from 'node:test'
 import {LocalFileSession} from '../../src/daemon/session/local-session.js'
@@ -113,4 +113,36 @@ test('remove: a name that only exists as a kept part discards it; rmdir ignores 
 test('errors: file errors name the virtual path, never the real one', async (t) => {
   const s = await LocalFileSession.open(await tempStorage(t), makeUser())
   await assert.rejects(s.openRead('/nope'), (e: unknown) => e instanceof FileError && e.kind === 'not-found' && !e.message.includes(s.root))
+})
+
+test('upload: a stopped upload rests under the fixed part name, so a resume finds it without listing the directory', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  for (let i = 0; i < 50; i++) await writeFile(path.join(s.root, `other-${i}`), 'x')
+  const up = await s.openWrite('big')
+  write(up.fd, '0123456789', 0)
+  await up.abort(true)
+  assert.deepEqual((await readdir(s.root)).filter((n) => n.includes('big')), ['.big.ftpcluster-part'])
+  assert.equal((await s.stat('big')).size, 10)
+  const again = await s.openWrite('big', {append: true})
+  assert.equal(again.startOffset, 10)
+  await again.commit()
+  assert.equal(await readFile(path.join(s.root, 'big'), 'utf8'), '0123456789')
+  assert.deepEqual((await readdir(s.root)).filter((n) => n.includes('big')), ['big'])
+})
+
+test('upload: the tagged part of a node that died mid-upload (its lock left behind) is still found and resumed', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const part = path.join(s.root, '.crash.deadnode-0123456789ab.ftpcluster-part')
+  await writeFile(part, 'abcdef')
+  const lock = path.join(s.root, '.crash.ftpcluster-lock')
+  await writeFile(lock, '{"node":"deadnode"}\n')
+  const old = new Date(Date.now() - 120_000)
+  await utimes(lock, old, old)
+  assert.equal((await s.stat('crash')).size, 6, 'a STAT reports the dead upload\'s part')
+  const again = await s.openWrite('crash', {append: true})
+  assert.equal(again.startOffset, 6)
+  write(again.fd, 'gh', 6)
+  await again.commit()
+  assert.equal(await readFile(path.join(s.root, 'crash'), 'utf8'), 'abcdefgh')
+  assert.deepEqual((await readdir(s.root)).filter((n) => n.includes('crash')), ['crash'])
 })

@@ -86,3 +86,18 @@ test('RequestQueue: stop drops what has not started, waits for what runs, and se
   assert.deepEqual(h.started, [1])
   assert.deepEqual(h.replies, [])
 })
+
+test('RequestQueue: while mayStart says no nothing starts; kick starts what waited, still in order', () => {
+  let open = false
+  const q = new RequestQueue(() => open)
+  const started: number[] = []
+  const replies: number[] = []
+  for (let n = 1; n <= 3; n++) q.submit({kind: n === 2 ? 'barrier' : 'read', run: (finish) => (started.push(n), finish(() => replies.push(n)))})
+  assert.deepEqual(started, [])
+  assert.equal(q.pending, 3)
+  open = true
+  q.kick()
+  assert.deepEqual(started, [1, 2, 3])
+  assert.deepEqual(replies, [1, 2, 3])
+  assert.equal(q.pending, 0)
+})

@@ -2,19 +2,17 @@
 // descriptor by descriptor (beneath.ts) and checked against the user's permissions before it touches the disk.
 import fs, {constants as C, promises as fsp, type Stats} from 'node:fs'
 import path from 'node:path'
-import {promisify} from 'node:util'
 import type {Permission, User} from '../../config/schema.js'
 import {at, Beneath, FastJail, RESERVED_TOP, type HomeHint, type Jail, type Resolved, type WalkMode} from './beneath.js'
 import {fileError, toFileError} from './file-errors.js'
 import {LEASE_MS, NameClaim} from './name-claim.js'
-import {isPartName, partOwner, partsOf} from './part-file.js'
+import {isPartName, keptPartsOf, partOwner, partsOf} from './part-file.js'
 import {components, normalizeVirtual} from './path-jail.js'
 import {descriptors} from './descriptor-budget.js'
 import {hasPermission, requireAny, requirePermission} from './permissions.js'
 import {openUpload} from './upload.js'
 import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOptions, UploadHandle} from './types.js'
 
-const close = promisify(fs.close)
 
 /** Entries stat'ed at once when listing a directory (bounds open files for huge directories). */
 const LIST_BATCH = 64
@@ -173,7 +171,7 @@ export class LocalFileSession implements FileSession {
         if (closed) return
         closed = true
         handle()
-        await close(fd)
+        fs.closeSync(fd) // one short call: no thread-pool hop (a small file's download waits on each)
       },
     }
   }
@@ -424,7 +422,7 @@ export class LocalFileSession implements FileSession {
   private keptPart(v: string): {stat: Stats; size: number} | null {
     try {
       return this.at(path.posix.dirname(v), 'dir', (r) => {
-        const best = partsOf(r.dir.fd, path.posix.basename(v))[0]
+        const best = keptPartsOf(r.dir.fd, path.posix.basename(v), 'locked')[0]
         if (!best) return null
         const stat = fs.lstatSync(at(r.dir.fd, best.name))
         return {stat, size: stat.size}

@@ -17,6 +17,8 @@ export class NameClaim {
     private readonly dirFd: number,
     private readonly lockName: string,
     private readonly fd: number,
+    /** A lock was there before ours (a holder that finished meanwhile, or a dead one taken over). */
+    readonly contended: boolean,
   ) {
     this.timer = setInterval(() => this.renew(), LEASE_MS / 3)
     this.timer.unref()
@@ -27,6 +29,7 @@ export class NameClaim {
     const lockName = lockNameFor(name)
     const path = at(dirFd, lockName)
     for (let attempt = 0; attempt < 3; attempt++) {
+      const contended = attempt > 0
       try {
         const fd = fs.openSync(path, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600)
         try {
@@ -37,7 +40,7 @@ export class NameClaim {
           fs.rmSync(path, {force: true})
           throw error
         }
-        return new NameClaim(dirFd, lockName, fd)
+        return new NameClaim(dirFd, lockName, fd, contended)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       }

@@ -39,6 +39,27 @@ export interface PartInfo {
   mtimeMs: number
 }
 
+/**
+ * Where a stopped upload's part rests for a resume: one fixed name per final name (the untagged form), so it
+ * is found with one lstat instead of a listing of the directory. Tagged parts are only in use (under the
+ * name's lock) or left by a node that died mid-upload (its lock stays too): a lock means a listing is needed.
+ */
+export function keptNameFor(name: string): string {
+  return `.${name}${PART_SUFFIX}`
+}
+
+/**
+ * Kept parts of `name`, largest first: the one at rest (one lstat), or every one by listing the directory
+ * when `list` says so ('locked': when the name's lock file exists, i.e. an upload runs or its node died).
+ */
+export function keptPartsOf(dirFd: number, name: string, list: boolean | 'locked'): PartInfo[] {
+  if (list === 'locked') list = fs.lstatSync(at(dirFd, lockNameFor(name)), {throwIfNoEntry: false}) !== undefined
+  if (list) return partsOf(dirFd, name)
+  const kept = keptNameFor(name)
+  const st = fs.lstatSync(at(dirFd, kept), {throwIfNoEntry: false})
+  return st?.isFile() ? [{name: kept, size: st.size, mtimeMs: st.mtimeMs}] : []
+}
+
 /** Kept parts of `name` in the directory open as `dirFd` (regular files only), largest first. */
 export function partsOf(dirFd: number, name: string): PartInfo[] {
   const out: PartInfo[] = []

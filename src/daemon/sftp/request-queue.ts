@@ -23,10 +23,18 @@ interface Op extends OpSpec {
   done: boolean
 }
 
+const noop = (): void => {}
+
 /** Data requests running at once: what OpenSSH's sftp client keeps outstanding (64), so none waits on us. */
 export const MAX_RUNNING = 64
 
 export class RequestQueue {
+  /**
+   * @param mayStart asked before each start: false holds every request back (replies the client is not taking
+   * would pile up) until `kick()` is called.
+   */
+  constructor(private readonly mayStart: () => boolean = () => true) {}
+
   /** Every request not yet replied to, in arrival order; `head` is the oldest. */
   private ops: Op[] = []
   private head = 0
@@ -47,6 +55,11 @@ export class RequestQueue {
   submit(spec: OpSpec): void {
     if (this.stopped) return
     this.ops.push({...spec, reply: null, done: false})
+    this.pump()
+  }
+
+  /** Starts what `mayStart` held back, now that it allows it. */
+  kick(): void {
     this.pump()
   }
 
@@ -80,7 +93,7 @@ export class RequestQueue {
     try {
       while (this.next < this.ops.length && !this.stopped) {
         const op = this.ops[this.next]
-        if (!this.canStart(op)) return
+        if (!this.canStart(op) || !this.mayStart()) return
         this.next += 1
         this.running += 1
         this.runningKind = op.kind
@@ -117,9 +130,13 @@ export class RequestQueue {
     while (this.head < this.ops.length && this.ops[this.head].done) {
       const op = this.ops[this.head]
       this.head += 1
+      const reply = op.reply!
+      // Answered: drop what the request held (a WRITE's data) now, not when the array is next compacted.
+      op.reply = null
+      op.run = noop
       if (this.stopped) continue
       try {
-        op.reply!()
+        reply()
       } catch {
         // A reply to a channel that is going away: nothing left to tell the client.
       }

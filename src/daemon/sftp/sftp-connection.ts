@@ -9,6 +9,7 @@ import type {Logger} from '../log.js'
 import {LocalFileSession} from '../session/local-session.js'
 import {refuseShell, runExec} from './exec/exec-command.js'
 import type {FileSession} from '../session/types.js'
+import {ConnectionFlow} from './flow-control.js'
 import {SftpHandler} from './sftp-handler.js'
 import type {UserDirectory} from './user-directory.js'
 
@@ -30,6 +31,8 @@ export class SftpConnection {
   private user: User | null = null
   private fileSession: (FileSession & {updateUser(user: User): void}) | null = null
   private readonly handlers = new Set<SftpHandler>()
+  /** One bound on the bytes held for all the SFTP channels of this connection. */
+  private readonly flow = new ConnectionFlow()
   private failures = 0
   /** Session channels open on this connection. */
   private channels = 0
@@ -184,7 +187,7 @@ export class SftpConnection {
   private session(session: Session): void {
     session.on('sftp', (accept, reject) => {
       if (!this.fileSession || this.closed) return reject()
-      this.handlers.add(new SftpHandler(accept(), this.fileSession, this.socket, {log: this.env.log, address: this.address}))
+      this.handlers.add(new SftpHandler(accept(), this.fileSession, this.socket, {log: this.env.log, address: this.address, flow: this.flow}))
     })
     session.on('exec', (accept, reject, info) => {
       if (!this.fileSession || this.closed) return reject()

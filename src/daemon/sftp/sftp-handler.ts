@@ -6,6 +6,7 @@ import {promisify} from 'node:util'
 import type {Attributes, SFTPWrapper} from 'ssh2'
 import type {Logger} from '../log.js'
 import type {DownloadHandle, FileSession, FileStat, UploadHandle} from '../session/types.js'
+import {ChannelFlow, type ConnectionFlow} from './flow-control.js'
 import {RequestQueue, type OpKind, type Reply} from './request-queue.js'
 import {longname, toAttrs} from './sftp-attrs.js'
 import {STATUS, sftpStatusFor} from './sftp-status.js'
@@ -19,12 +20,13 @@ export const MAX_HANDLES = 256
 export const MAX_IO = 255 * 1024
 /** Largest SFTP packet ssh2 accepts (its _maxInPktLen). */
 const MAX_PACKET = 256 * 1024
+/** WRITEs up to this size are written synchronously (small files); larger ones overlap in the thread pool. */
+const SYNC_WRITE = 16 * 1024
 /** Directory entries per READDIR reply. */
 const READDIR_BATCH = 128
 
-const fstat = promisify(fs.fstat)
-const fchmod = promisify(fs.fchmod)
-const futimes = promisify(fs.futimes)
+// fstat, fchmod and futimes on an open descriptor are synchronous: one short call each, where a thread-pool
+// hop costs more (a small file's get or put -p waits on each).
 const ftruncate = promisify(fs.ftruncate)
 const fdatasync = promisify(fs.fdatasync)
 
@@ -49,6 +51,8 @@ type Handle =
 export interface HandlerContext {
   log: Logger
   address: string
+  /** The connection's shared bound on held bytes (one per SSH connection). */
+  flow?: ConnectionFlow
 }
 
 /**
@@ -63,14 +67,20 @@ export function badRange(offset: unknown, length: number): string | null {
   return null
 }
 
-/** Reusable read buffers: a READ borrows one and returns it once its reply has left. */
+/** READ sizes below this get buffers of this size (most clients read 32 KiB; OpenSSH's sftp 255 KiB). */
+const SMALL_IO = 32 * 1024
+
+/** Reusable read buffers of two sizes: a READ borrows one and returns it once its reply has left. */
 class BufferPool {
-  private readonly free: Buffer[] = []
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(DATA_HEADER + MAX_IO)
+  private readonly small: Buffer[] = []
+  private readonly large: Buffer[] = []
+  take(len: number): Buffer {
+    if (len <= SMALL_IO) return this.small.pop() ?? Buffer.allocUnsafeSlow(DATA_HEADER + SMALL_IO)
+    return this.large.pop() ?? Buffer.allocUnsafeSlow(DATA_HEADER + MAX_IO)
   }
   give(b: Buffer): void {
-    if (this.free.length < 40) this.free.push(b)
+    const free = b.length === DATA_HEADER + SMALL_IO ? this.small : this.large
+    if (free.length < 40) free.push(b)
   }
 }
 
@@ -91,7 +101,8 @@ export class SftpHandler {
   private readonly handles = new Map<number, Handle>()
   private nextHandle = 1
   private readonly pool = new BufferPool()
-  private readonly queue = new RequestQueue()
+  private readonly queue: RequestQueue
+  private readonly flow: ChannelFlow
   private closed = false
   private readonly raw: boolean
 
@@ -103,9 +114,11 @@ export class SftpHandler {
     private readonly onActivity: () => void = () => {},
   ) {
     this.raw = supportsRawReplies(sftp)
+    this.queue = new RequestQueue(() => this.flow.mayStart())
+    this.flow = new ChannelFlow(sftp, () => this.queue.pending, () => this.queue.kick(), ctx.flow)
     if (this.raw) {
       advertiseExtensions(sftp, VERSION)
-      corkDrains(sftp, socket)
+      corkDrains(sftp, socket, () => this.flow.drained())
     }
     const s = this.session
     sftp.on('OPEN', (id, filename, flags, attrs) => this.barrier(id, 'OPEN', () => this.open(id, filename, flags, attrs), filename))
@@ -149,6 +162,7 @@ export class SftpHandler {
     this.closed = true
     // Requests in flight still use their fds: let them end before the fds are closed (and reused).
     await this.queue.stop()
+    this.flow.dispose()
     const all = [...this.handles.values()]
     this.handles.clear()
     await Promise.all(
@@ -171,12 +185,19 @@ export class SftpHandler {
     this.submit('barrier', id, op, task, path)
   }
 
-  private submit(kind: OpKind, id: number, op: string, task: () => Promise<Reply> | Reply, path?: string, range?: {handle: number; start: number; end: number}): void {
+  private submit(kind: OpKind, id: number, op: string, task: () => Promise<Reply> | Reply, path?: string, range?: {handle: number; start: number; end: number}, held = 0): void {
     this.onActivity()
+    if (held > 0) this.flow.takeIn(held)
     this.queue.submit({
       kind,
       ...range,
-      run: (finish) => {
+      run: (done) => {
+        // The data a WRITE held counts until its reply leaves (it is kept that long); every reply may let a
+        // held window open again.
+        const finish = (reply: Reply) => done(() => {
+          reply()
+          this.flow.answered(held)
+        })
         if (this.closed) return finish(() => {})
         let result: Promise<Reply> | Reply
         try {
@@ -269,27 +290,34 @@ export class SftpHandler {
       const bad = badRange(offset, len)
       if (bad) throw new Refusal(STATUS.BAD_MESSAGE, bad)
       const arriving = h.kind === 'read' ? h.file.available?.(offset + len) : undefined
-      const buf = this.pool.take()
+      const buf = this.pool.take(len)
+      this.flow.takeOut(buf.length)
+      const give = () => {
+        this.pool.give(buf)
+        this.flow.releaseOut(buf.length)
+      }
       return (arriving ?? Promise.resolve()).then(() => new Promise<Reply>((resolve, reject) => {
         fs.read(h.file.fd, buf, DATA_HEADER, len, offset, (err, n) => {
           if (err) {
-            this.pool.give(buf)
+            give()
             return reject(err)
           }
           if (n === 0) {
-            this.pool.give(buf)
+            give()
             return resolve(() => this.sftp.status(id, STATUS.EOF))
           }
           resolve(() => {
             if (!this.raw) {
               this.sftp.data(id, buf.subarray(DATA_HEADER, DATA_HEADER + n))
-              return this.pool.give(buf)
+              return give()
             }
+            // Sent now, the buffer is free; queued in ssh2, it counts there (ChannelFlow.outBytes) instead.
             if (sendData(this.sftp, id, buf, n, this.socket)) this.pool.give(buf)
+            this.flow.releaseOut(buf.length)
           })
         })
       }), (error: unknown) => {
-        this.pool.give(buf)
+        give()
         throw error
       })
     }, undefined)
@@ -308,6 +336,18 @@ export class SftpHandler {
         position = h.position
         h.position += data.length
       }
+      if (data.length <= SYNC_WRITE) {
+        // A small write lands in the page cache in microseconds: a thread-pool hop would cost more.
+        try {
+          fs.writeSync(h.file.fd, data, 0, data.length, position)
+          h.file.wrote?.(position, data.length)
+          return this.ok(id)
+        } catch (err) {
+          const first = h.failed === undefined
+          h.failed ??= err
+          return this.failure(id, 'WRITE', err, h.file.virtualPath, !first)
+        }
+      }
       return new Promise<Reply>((resolve) => {
         fs.write(h.file.fd, data, 0, data.length, position, (err) => {
           if (!err) {
@@ -319,7 +359,7 @@ export class SftpHandler {
           resolve(this.failure(id, 'WRITE', err, h.file.virtualPath, !first))
         })
       })
-    }, undefined, {handle: n, start: offset, end: offset + data.length})
+    }, undefined, {handle: n, start: offset, end: offset + data.length}, data.length)
   }
 
   private async close(id: number, handle: Buffer): Promise<Reply> {
@@ -341,7 +381,7 @@ export class SftpHandler {
 
   private async fstat(id: number, handle: Buffer): Promise<Reply> {
     const h = this.need(handle, 'read', 'write').h as Exclude<Handle, {kind: 'dir'}>
-    const s = await fstat(h.file.fd)
+    const s = fs.fstatSync(h.file.fd)
     const attrs = {mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: Math.floor(s.atimeMs / 1000), mtime: Math.floor(s.mtimeMs / 1000)}
     return () => this.sftp.attrs(id, attrs)
   }
@@ -358,7 +398,7 @@ export class SftpHandler {
     if (h.kind === 'read') return this.setstat(id, h.file.virtualPath, attrs)
     // An upload's attributes go to its part file; they become the final file's on commit.
     const fd = h.file.fd
-    const st = await fstat(fd)
+    const st = fs.fstatSync(fd)
     this.checkOwner(attrs, st)
     const wantsMode = typeof attrs.mode === 'number'
     const wantsTimes = typeof attrs.atime === 'number' || typeof attrs.mtime === 'number'
@@ -370,10 +410,10 @@ export class SftpHandler {
       await ftruncate(fd, attrs.size)
       h.file.resized?.(attrs.size)
     }
-    if (wantsMode) await fchmod(fd, mode)
+    if (wantsMode) fs.fchmodSync(fd, mode)
     if (wantsTimes) {
       const now = Date.now() / 1000
-      await futimes(fd, attrs.atime ?? now, attrs.mtime ?? now)
+      fs.futimesSync(fd, attrs.atime ?? now, attrs.mtime ?? now)
     }
     return this.ok(id)
   }

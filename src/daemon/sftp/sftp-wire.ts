@@ -146,9 +146,12 @@ export function readString(buf: Buffer, pos: number): [Buffer, number] | null {
   return [buf.subarray(pos + 4, pos + 4 + len), pos + 4 + len]
 }
 
-/** Corks the socket around every ssh2 queue drain, so a drain of many channel packets is one write. */
-export function corkDrains(sftp: SFTPWrapper, socket: Socket | undefined): void {
-  if (!socket || !supportsRawReplies(sftp)) return
+/**
+ * Corks the socket around every ssh2 queue drain, so a drain of many channel packets is one write;
+ * `after` runs after each drain (queued replies left: more may be produced).
+ */
+export function corkDrains(sftp: SFTPWrapper, socket: Socket | undefined, after: () => void = () => {}): void {
+  if (!supportsRawReplies(sftp)) return
   let current: (() => void) | undefined
   let wrapped: (() => void) | undefined
   Object.defineProperty(sftp, '_chunkcb', {
@@ -159,12 +162,13 @@ export function corkDrains(sftp: SFTPWrapper, socket: Socket | undefined): void 
       current = fn
       wrapped = fn
         ? function (this: unknown) {
-            socket.cork()
+            socket?.cork()
             try {
               fn.call(this)
             } finally {
-              socket.uncork()
+              socket?.uncork()
             }
+            after()
           }
         : undefined
     },
