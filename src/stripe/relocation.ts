@@ -11,8 +11,10 @@ import type {CatalogueEntry, NodeSpace, StripeNodeLinks} from './contract.js'
 import {DrainPlanner, MAX_LISTED, SpaceModel, balancePairs, fileNeeds, pickMove, spread, type BalanceNode, type DrainContext, type DrainPlan} from './relocation-plan.js'
 
 const PAGE = 500
-/** Passes over the leaving node's files: busy files (a transfer in progress) are retried on the next one. */
+/** Passes over the leaving node's files: busy files (a transfer in progress) are retried on the next one;
+ *  failed copies only on the next few (a node refusing them will not change its mind quickly). */
 const DRAIN_PASSES = 40
+const FAILED_PASSES = 3
 const PASS_WAIT_MS = 500
 /** How long a drain waits for the gateway to see the node as draining in its own configuration. */
 const CONFIG_WAIT_MS = 30_000
@@ -55,7 +57,8 @@ export interface RebalanceResult {
   nodes: {nodeId: string; capacityBytes: number; usedBytes: number}[]
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref())
+// not unref'd: a drain waiting between passes is work in progress (close() ends it within one pass)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`
 
 export class StripeRelocation {
@@ -133,6 +136,7 @@ export class StripeRelocation {
     result.bytes = 0
     const lost = new Set<string>()
     const unavailable = new Set<string>()
+    let failedPasses = 0
     for (let pass = 0; pass < DRAIN_PASSES && !this.closed; pass++) {
       const {ctx, space} = await this.plan(nodeId, opts.force)
       let deferred = 0
@@ -160,6 +164,7 @@ export class StripeRelocation {
       result.failed = failed
       result.busy = deferred + writing
       if (deferred === 0 && failed === 0 && writing === 0) break
+      if (failed > 0 && ++failedPasses >= FAILED_PASSES) break
       await sleep(PASS_WAIT_MS)
     }
     if (!opts.force && !this.closed && this.up(nodeId)) result.dropped += await this.sweep(nodeId)
