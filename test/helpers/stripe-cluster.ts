@@ -33,12 +33,14 @@ async function admin(host: string): Promise<AdminClient> {
 }
 
 export async function startStripeCluster(root: string, gatewayIp: string, nodeIps: string[], opts: {replicas?: number; capacityBytes?: number; pasv?: (ip: string, i: number) => {min: number; max: number}; mutate?: (c: ClusterConfig) => void} = {}): Promise<StripeCluster> {
-  const gateway = await createNode(root, gatewayIp, ['--pasv-ports', '52000-52049'])
-  const nodes: TestNode[] = []
-  for (const [i, ip] of nodeIps.entries()) {
-    const r = opts.pasv?.(ip, i) ?? {min: 52100 + i * 50, max: 52149 + i * 50}
-    nodes.push(await createNode(root, ip, ['--pasv-ports', `${r.min}-${r.max}`]))
-  }
+  // the data directories are independent: initialised side by side
+  const [gateway, ...nodes] = await Promise.all([
+    createNode(root, gatewayIp, ['--pasv-ports', '52000-52049']),
+    ...nodeIps.map((ip, i) => {
+      const r = opts.pasv?.(ip, i) ?? {min: 52100 + i * 50, max: 52149 + i * 50}
+      return createNode(root, ip, ['--pasv-ports', `${r.min}-${r.max}`])
+    }),
+  ])
   await Promise.all([gateway, ...nodes].map((n) => n.start()))
   const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_SECONDARY_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: path.join(root, 'cli'), CLUSTER_PRIMARY: gatewayIp}
   for (const ip of nodeIps) {
