@@ -158,4 +158,33 @@ describe('stripe remove-node (gateway + 3 storage nodes, replicas 2)', {skip: ne
     assert.deepEqual([s.underReplicated, ...s.nodes.map((n) => n.files)], [0, FILES, FILES], '2 live copies of every file again')
     await downloadAll('after remove-node --force')
   })
+
+  it('--force names a file whose only copy was on the dead node as LOST (exit 1); the others stay intact', async () => {
+    // the member killed above comes back (no longer a storage node), so a majority of 4 members remains
+    // to commit configuration changes once the next one dies
+    await cluster.nodes[1].start()
+    await cluster.change((c) => (c.stripe.replicas = 1))
+    await gatewayExec('sync', {})
+    const before = (await status()).nodes.map((n) => n.files)
+    const lone = path.join(local, 'lone.bin')
+    writeFileSync(lone, randomBytes(5000))
+    const up = await run('curl', ['-sS', '--fail', '-T', lone, cluster.url('/lone.bin')])
+    assert.equal(up.code, 0, up.stderr)
+    const after = (await status()).nodes
+    const holder = after.findIndex((n, i) => n.files === before[i] + 1)
+    assert.ok(holder >= 0, 'one node took the single copy')
+    const host = after[holder].host
+    cluster.nodes[NODES.indexOf(host)].kill()
+    await pollUntil(async () => (await status()).nodes[holder].state === 'down', 'the gateway to see the holder down', 20_000, 200)
+    const r = await cli(['stripe', 'remove-node', host, '--force', '--yes'])
+    assert.equal(r.code, 1, `${r.stdout}${r.stderr}`)
+    assert.match(r.stderr, /1 file\(s\) had no copy on any other node and are LOST: \/alice\/lone\.bin/)
+    assert.match(r.stderr, /stripe add-node/, 'the hint says how a recovered disk comes back')
+    const s = await status()
+    assert.deepEqual(s.nodes.map((n) => n.host), NODES.filter((x) => x !== host && x !== NODES[1]), 'the dead node left the configuration')
+    const get = await run('curl', ['-sS', '--fail', '-o', path.join(local, 'lone-back.bin'), cluster.url('/lone.bin')])
+    assert.notEqual(get.code, 0, 'the lost file cannot be read')
+    assert.match(get.stderr, /450/)
+    await downloadAll('after a --force that lost one file')
+  })
 })
