@@ -118,6 +118,10 @@ export class GatewayService implements Service, Gateway {
     return this.placement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
   }
 
+  takesNewFiles(nodeId: string): boolean {
+    return this.config().stripe.nodes.some((n) => n.nodeId === nodeId && n.state === 'active')
+  }
+
   stored(nodeId: string, deltaBytes: number): void {
     const s = this.spaces.get(nodeId)
     if (!s) return
