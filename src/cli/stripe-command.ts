@@ -11,7 +11,11 @@ export abstract class StripeCommand<T extends typeof Command> extends ClusterCom
   /** An admin connection to the gateway, found through the primary. */
   protected async gatewayClient(): Promise<{client: AdminClient; config: ClusterConfig}> {
     const primary = this.primaryTarget()
-    const first = await this.connect(primary)
+    return this.gatewayFrom(await this.connect(primary), primary)
+  }
+
+  /** The same, from a connection to the primary the command already has (reused when it is the gateway). */
+  protected async gatewayFrom(first: AdminClient, primary: {host: string; port: number}): Promise<{client: AdminClient; config: ClusterConfig}> {
     const config = await readConfig(first)
     const g = config.stripe.gateway
     if (!config.stripe.enabled || !g) throw new OperationError('refused', 'the striped cluster is not enabled', 'enable it with `cluster stripe enable HOST`')

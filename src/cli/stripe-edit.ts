@@ -55,6 +55,8 @@ export function disableStripe(config: ClusterConfig): boolean {
 export function addStripeNode(config: ClusterConfig, member: Member, capacityBytes: number | null): {node: StripeNode; added: boolean} {
   const existing = config.stripe.nodes.find((n) => n.nodeId === member.nodeId)
   if (existing) {
+    // a re-run also takes a draining node back (it stops an interrupted `stripe remove-node`)
+    existing.state = 'active'
     existing.capacityBytes = capacityBytes
     existing.host = member.host
     existing.port = member.port
@@ -63,6 +65,26 @@ export function addStripeNode(config: ClusterConfig, member: Member, capacityByt
   const node: StripeNode = {nodeId: member.nodeId, host: member.host, port: member.port, capacityBytes, state: 'active'}
   config.stripe.nodes.push(node)
   return {node, added: true}
+}
+
+/** The storage node at an admin address, if it is one. */
+export function stripeNodeAt(config: ClusterConfig, target: {host: string; port: number}): StripeNode | undefined {
+  return config.stripe.nodes.find((n) => n.host === target.host && n.port === target.port)
+}
+
+/** `stripe remove-node`, first step: the node takes no new files (placement skips it) while it is emptied. */
+export function markDraining(config: ClusterConfig, nodeId: string): void {
+  const n = config.stripe.nodes.find((x) => x.nodeId === nodeId)
+  if (n) n.state = 'draining'
+}
+
+/** `stripe remove-node`, last step, once the gateway has moved its files: the node leaves the stripe. Refused
+ *  when it was taken back (`add-node`) meanwhile, since files may have gone to it since the drain. */
+export function dropStripeNode(config: ClusterConfig, nodeId: string): void {
+  const n = config.stripe.nodes.find((x) => x.nodeId === nodeId)
+  if (!n) return
+  if (n.state !== 'draining') throw new OperationError('conflict', `${formatHostPort(n.host, n.port)} was made active again while it was being removed`, `run \`cluster stripe remove-node ${formatHostPort(n.host, n.port)}\` again to remove it`)
+  config.stripe.nodes = config.stripe.nodes.filter((x) => x.nodeId !== nodeId)
 }
 
 /** The node an admin client is connected to, as a member (a standalone node is not listed in its config). */

@@ -29,7 +29,7 @@ export const PATHS = {
 } as const
 
 /** Exec requests of the striped cluster, answered by the gateway (the CLI follows `stripe.gateway` there). */
-export const STRIPE_EXEC_COMMANDS = ['stripe-status', 'stripe-rescan', 'stripe-verify'] as const
+export const STRIPE_EXEC_COMMANDS = ['stripe-status', 'stripe-rescan', 'stripe-verify', 'stripe-remove-node', 'stripe-rebalance'] as const
 
 /** Exec requests the admin endpoint understands. */
 export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear', ...STRIPE_EXEC_COMMANDS] as const
@@ -441,4 +441,56 @@ export interface StripeVerifyResult {
   mismatches: {path: string; host: string; port: number; expected: {size: number; sha256: string | null}; actual: {size: number; sha256: string} | null}[]
   /** Copies on nodes that are down: not checked. */
   unchecked: number
+}
+
+/** `stripe-remove-node` on the gateway: drains a storage node (its admin address). `dryRun` only plans (and
+ *  refuses when the other nodes cannot hold its files); `force` never contacts it (dead node). */
+export interface StripeRemoveNodeRequest {
+  host: string
+  port: number
+  force?: boolean
+  dryRun?: boolean
+}
+export interface StripeDrainReport {
+  /** HOST:PORT of the node drained. */
+  node: string
+  dryRun: boolean
+  /** Files that had a copy on it. */
+  files: number
+  /** Copies made on the other nodes (dry run: to make), and their bytes. */
+  copies: number
+  bytes: number
+  /** Its pieces deleted (0 with --force: the node is not contacted). */
+  dropped: number
+  /** Files whose only copy was on it (--force): listed (at most 1,000) and counted. */
+  lost: string[]
+  lostCount: number
+  /** Files whose other copies are all on nodes that are down (--force): they come back with those nodes. */
+  unavailable: string[]
+  unavailableCount: number
+  /** Copies that could not be made, and files a transfer kept busy: a re-run retries them. */
+  failed: number
+  busy: number
+  /** Every file is safe elsewhere (or lost, with --force): the node may leave the configuration. */
+  complete: boolean
+}
+/** `cluster stripe remove-node --json`. */
+export interface StripeRemoveNodeResult {
+  node: string
+  /** It was a storage node and is not one any more. */
+  removed: boolean
+  /** The configuration revision that removed it (or the current one, when it was no storage node). */
+  revision: number
+  drain: StripeDrainReport | null
+}
+/** `stripe-rebalance` on the gateway and `cluster stripe rebalance --json`. */
+export interface StripeRebalanceResult {
+  moved: number
+  bytes: number
+  /** Moves that failed (copy or check): those files stay where they were. */
+  failed: number
+  /** max - min of used/capacity over the nodes that are up, before and after. */
+  spreadBefore: number
+  spreadAfter: number
+  nodes: {host: string; port: number; capacityBytes: number; usedBytes: number}[]
 }

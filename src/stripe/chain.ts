@@ -22,6 +22,8 @@ export interface Gateway {
   replicas(): number
   /** Nodes for a new file (placement), skipping `exclude`. */
   choose(sizeHint: number, exclude: ReadonlySet<string>): string[]
+  /** The node may take a new file: it is a storage node and not draining (`stripe remove-node`). */
+  takesNewFiles(nodeId: string): boolean
   /** Bookkeeping after a write (placement's view of used space). */
   stored(nodeId: string, deltaBytes: number): void
   /** Where the SFTP relay stages files (the gateway's data dir). */

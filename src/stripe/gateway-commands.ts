@@ -202,6 +202,8 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
   if (tlsRefused(c)) return
   const mode = takeMode(c, append ? 'APPE' : 'STOR', target)
   if (!mode) return c.reply(425, 'Use PORT, EPRT, PASV or EPSV first')
+  // PRET chose the node before it began draining: a new file must not land on a node being emptied
+  if (mode.kind === 'direct' && !keepNodes && !gw.takesNewFiles(mode.nodeId)) return refuse(425, `Storage node ${nodeNames(gw, [mode.nodeId])} is being removed from the stripe; send PRET and PASV again`)
   const encrypted = c.control.secure && c.protP
   gw.busy.add(cpath)
   try {

@@ -14,6 +14,7 @@ import {gatewayCommands} from './gateway-commands.js'
 import {GatewaySession} from './gateway-session.js'
 import {openCatalogue, type SqliteCatalogue} from './catalogue.js'
 import {StripeMaintenance} from './maintenance.js'
+import {StripeRelocation} from './relocation.js'
 import {buildStripeStatus} from './status.js'
 import {createPlacement} from './placement.js'
 import {NodeLinks} from './node-links.js'
@@ -26,6 +27,8 @@ export class GatewayService implements Service, Gateway {
   readonly name = 'stripe-gateway'
   readonly catalogue: SqliteCatalogue
   readonly maintenance: StripeMaintenance
+  /** remove-node's drain and rebalance: files moved node to node, verified, then switched in the catalogue. */
+  readonly relocation: StripeRelocation
   readonly links: NodeLinks
   readonly busy = new Set<string>()
   readonly log: Logger
@@ -59,6 +62,17 @@ export class GatewayService implements Service, Gateway {
     this.startedPort = ctx.store.current.stripe.port
     this.startedSftpPort = ctx.store.current.stripe.sftpPort
     this.maintenance = new StripeMaintenance({catalogue: this.catalogue, links: this.links, log: this.log, settings: () => this.config().stripe, choose: (size, exclude) => this.choose(size, exclude), busy: this.busy})
+    this.relocation = new StripeRelocation({
+      catalogue: this.catalogue,
+      links: this.links,
+      log: this.log,
+      settings: () => this.config().stripe,
+      busy: this.busy,
+      space: (id) => this.spaces.get(id),
+      refreshSpace: () => this.refreshSpace(),
+      stored: (id, delta) => this.stored(id, delta),
+      exclusive: (fn) => this.maintenance.exclusive(fn),
+    })
     this.ftp = new FtpService(ctx, {
       name: 'stripe-ftp',
       listeners: (config) => [{port: config.stripe.port, implicit: false}],
@@ -102,6 +116,10 @@ export class GatewayService implements Service, Gateway {
 
   choose(sizeHint: number, exclude: ReadonlySet<string>): string[] {
     return this.placement(this.candidates(), {replicas: this.replicas(), sizeHint, floorBytes: this.config().stripe.freeSpaceFloorBytes, exclude})
+  }
+
+  takesNewFiles(nodeId: string): boolean {
+    return this.config().stripe.nodes.some((n) => n.nodeId === nodeId && n.state === 'active')
   }
 
   stored(nodeId: string, deltaBytes: number): void {
@@ -153,6 +171,7 @@ export class GatewayService implements Service, Gateway {
   async stop(deadlineMs = 5000): Promise<void> {
     if (this.spaceTimer) clearInterval(this.spaceTimer)
     this.maintenance.close()
+    this.relocation.close()
     await Promise.allSettled([this.ftp.stop(deadlineMs), this.sftp.stop(deadlineMs)])
     this.links.close()
     this.catalogue.close()

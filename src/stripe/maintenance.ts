@@ -134,6 +134,11 @@ export class StripeMaintenance {
     return result
   }
 
+  /** Runs `fn` after the tasks queued before it, and before those queued after (remove-node, rebalance). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.enqueue(fn)
+  }
+
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn)
     this.chain = next.catch(() => {})

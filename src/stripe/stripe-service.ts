@@ -4,7 +4,7 @@
 import type {ClusterConfig} from '../config/schema.js'
 import type {NodeRuntime} from '../daemon/node-runtime.js'
 import type {Service} from '../daemon/service.js'
-import {OperationError, formatHostPort, type ServiceState, type StripeRescanResult, type StripeVerifyResult} from '../protocol/index.js'
+import {OperationError, formatHostPort, type ServiceState, type StripeDrainReport, type StripeRebalanceResult, type StripeRescanResult, type StripeVerifyResult} from '../protocol/index.js'
 import {GatewayService} from './gateway-service.js'
 import {STRIPE_LINK_COMMAND} from './link-protocol.js'
 import {StripeNodeSide} from './node-side.js'
@@ -53,6 +53,21 @@ export class StripeService implements Service {
       requireAdmin(ctx.actor.kind)
       const r = await this.runningGateway().maintenance.verify((m) => ctx.progress('verify', m))
       return {...r, mismatches: r.mismatches.map(({nodeId, ...m}) => ({...m, host: this.storageNode(nodeId).host, port: this.storageNode(nodeId).port}))} satisfies StripeVerifyResult
+    })
+    runtime.exec.set('stripe-remove-node', async (args, ctx) => {
+      requireAdmin(ctx.actor.kind)
+      const gw = this.runningGateway()
+      const {host, port} = args as {host?: unknown; port?: unknown}
+      if (typeof host !== 'string' || typeof port !== 'number') throw new OperationError('invalid', 'stripe-remove-node needs {host, port}')
+      const node = this.runtime.config.stripe.nodes.find((n) => n.host === host && n.port === port)
+      if (!node) throw new OperationError('refused', `${formatHostPort(host, port)} is not a storage node in the gateway's configuration`, 'run `cluster stripe status` to see the storage nodes')
+      const r = await gw.relocation.drain(node.nodeId, {force: args.force === true, dryRun: args.dryRun === true}, (m) => ctx.progress('drain', m))
+      return {...r, node: formatHostPort(host, port)} satisfies StripeDrainReport
+    })
+    runtime.exec.set('stripe-rebalance', async (_args, ctx) => {
+      requireAdmin(ctx.actor.kind)
+      const r = await this.runningGateway().relocation.rebalance((m) => ctx.progress('rebalance', m))
+      return {...r, nodes: r.nodes.map(({nodeId, ...n}) => ({...this.storageNode(nodeId), ...n}))} satisfies StripeRebalanceResult
     })
   }
 

@@ -78,7 +78,8 @@ function startProcess(node: TestNode): Promise<void> {
     node.process = child
     running.add(child)
     let settled = false
-    const timer = setTimeout(() => done(new Error(`node ${node.bind} did not become ready in 15 s:\n${node.log}`)), 15_000)
+    // generous: several test files start their nodes at once on a small shared machine
+    const timer = setTimeout(() => done(new Error(`node ${node.bind} did not become ready in 30 s:\n${node.log}`)), 30_000)
     const done = (error?: Error) => {
       if (settled) return
       settled = true

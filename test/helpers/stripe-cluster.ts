@@ -9,7 +9,6 @@ import {hashPassword} from '../../src/config/password.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
-import {runCli} from './cli.js'
 import {ADMIN_PASSWORD, createNode, pollUntil, type TestNode} from './node-process.js'
 
 export const USER = 'alice'
@@ -33,85 +32,91 @@ async function admin(host: string): Promise<AdminClient> {
 }
 
 export async function startStripeCluster(root: string, gatewayIp: string, nodeIps: string[], opts: {replicas?: number; capacityBytes?: number; pasv?: (ip: string, i: number) => {min: number; max: number}; mutate?: (c: ClusterConfig) => void} = {}): Promise<StripeCluster> {
-  const gateway = await createNode(root, gatewayIp, ['--pasv-ports', '52000-52049'])
-  const nodes: TestNode[] = []
-  for (const [i, ip] of nodeIps.entries()) {
-    const r = opts.pasv?.(ip, i) ?? {min: 52100 + i * 50, max: 52149 + i * 50}
-    nodes.push(await createNode(root, ip, ['--pasv-ports', `${r.min}-${r.max}`]))
-  }
-  await Promise.all([gateway, ...nodes].map((n) => n.start()))
-  const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_SECONDARY_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: path.join(root, 'cli'), CLUSTER_PRIMARY: gatewayIp}
-  for (const ip of nodeIps) {
-    const r = await runCli(['add-server', ip, '--json'], {env, timeoutMs: 60_000})
-    if (r.code !== 0) throw new Error(`add-server ${ip} failed: ${r.stderr}${r.stdout}`)
-  }
-  const change = async (mutate: (c: ClusterConfig) => void) => {
-    const c = await admin(gatewayIp)
-    try {
-      const config = await c.readJson<ClusterConfig>(PATHS.config)
-      mutate(config)
-      await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
-    } finally {
-      c.close()
-    }
-  }
-  const passwordHash = await hashPassword(PASSWORD)
-  const statuses = await Promise.all(nodes.map(async (n) => {
-    const c = await admin(n.bind)
-    try {
-      return await c.exec<NodeStatus>('status', null)
-    } finally {
-      c.close()
-    }
-  }))
-  const gwStatus = await (async () => {
-    const c = await admin(gatewayIp)
-    try {
-      return await c.exec<NodeStatus>('status', null)
-    } finally {
-      c.close()
-    }
-  })()
-  await change((c) => {
-    c.users.push({name: USER, passwordHash, publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
-    c.defender.failDelayMs = 20
-    c.stripe.enabled = true
-    c.stripe.gateway = {nodeId: gwStatus.nodeId, host: gatewayIp, port: 14983}
-    c.stripe.replicas = opts.replicas ?? 1
-    c.stripe.freeSpaceFloorBytes = 0
-    c.stripe.nodes = statuses.map((s, i) => ({nodeId: s.nodeId, host: nodeIps[i], port: 14983, capacityBytes: opts.capacityBytes ?? 1024 ** 3, state: 'active' as const}))
-    opts.mutate?.(c)
-  })
-  const status = async (host: string) => {
-    const c = await admin(host)
-    try {
-      return await c.exec<NodeStatus>('status', null)
-    } finally {
-      c.close()
-    }
-  }
-  const cluster: StripeCluster = {
-    gateway,
-    nodes,
-    env,
-    change,
-    status,
-    async ready(timeoutMs = 60_000) {
-      await pollUntil(async () => (await status(gatewayIp)).services.stripe === 'up', 'the gateway to link every storage node', timeoutMs, 100)
-    },
-    url: (pathName = '/') => `ftp://${USER}:${PASSWORD}@${gatewayIp}:${GATEWAY_PORT}${pathName}`,
-    async stop() {
-      await Promise.all([gateway, ...nodes].map((n) => n.stop()))
-    },
-  }
+  // the data directories are independent: initialised side by side
+  const [gateway, ...nodes] = await Promise.all([
+    createNode(root, gatewayIp, ['--pasv-ports', '52000-52049']),
+    ...nodeIps.map((ip, i) => {
+      const r = opts.pasv?.(ip, i) ?? {min: 52100 + i * 50, max: 52149 + i * 50}
+      return createNode(root, ip, ['--pasv-ports', `${r.min}-${r.max}`])
+    }),
+  ])
+  // on any failure the caller never gets the cluster to stop: stop its processes here, or they outlive the test
+  // (and keep the test process from ending)
   try {
+    await Promise.all([gateway, ...nodes].map((n) => n.start()))
+    const env = {CLUSTER_PASSWORD: ADMIN_PASSWORD, CLUSTER_SECONDARY_PASSWORD: ADMIN_PASSWORD, CLUSTER_CONFIG_DIR: path.join(root, 'cli'), CLUSTER_PRIMARY: gatewayIp}
+    // the primary's add-server action, as `cluster add-server` sends it (without a CLI process per node)
+    const joining = await admin(gatewayIp)
+    try {
+      for (const ip of nodeIps) await joining.exec('add-server', {host: ip, port: 14983, username: 'admin', password: ADMIN_PASSWORD})
+    } finally {
+      joining.close()
+    }
+    const change = async (mutate: (c: ClusterConfig) => void) => {
+      const c = await admin(gatewayIp)
+      try {
+        const config = await c.readJson<ClusterConfig>(PATHS.config)
+        mutate(config)
+        await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+      } finally {
+        c.close()
+      }
+    }
+    const passwordHash = await hashPassword(PASSWORD)
+    const statuses = await Promise.all(nodes.map(async (n) => {
+      const c = await admin(n.bind)
+      try {
+        return await c.exec<NodeStatus>('status', null)
+      } finally {
+        c.close()
+      }
+    }))
+    const gwStatus = await (async () => {
+      const c = await admin(gatewayIp)
+      try {
+        return await c.exec<NodeStatus>('status', null)
+      } finally {
+        c.close()
+      }
+    })()
+    await change((c) => {
+      c.users.push({name: USER, passwordHash, publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
+      c.defender.failDelayMs = 20
+      c.stripe.enabled = true
+      c.stripe.gateway = {nodeId: gwStatus.nodeId, host: gatewayIp, port: 14983}
+      c.stripe.replicas = opts.replicas ?? 1
+      c.stripe.freeSpaceFloorBytes = 0
+      c.stripe.nodes = statuses.map((s, i) => ({nodeId: s.nodeId, host: nodeIps[i], port: 14983, capacityBytes: opts.capacityBytes ?? 1024 ** 3, state: 'active' as const}))
+      opts.mutate?.(c)
+    })
+    const status = async (host: string) => {
+      const c = await admin(host)
+      try {
+        return await c.exec<NodeStatus>('status', null)
+      } finally {
+        c.close()
+      }
+    }
+    const cluster: StripeCluster = {
+      gateway,
+      nodes,
+      env,
+      change,
+      status,
+      async ready(timeoutMs = 60_000) {
+        await pollUntil(async () => (await status(gatewayIp)).services.stripe === 'up', 'the gateway to link every storage node', timeoutMs, 100)
+      },
+      url: (pathName = '/') => `ftp://${USER}:${PASSWORD}@${gatewayIp}:${GATEWAY_PORT}${pathName}`,
+      async stop() {
+        await Promise.all([gateway, ...nodes].map((n) => n.stop()))
+      },
+    }
     await cluster.ready()
+    return cluster
   } catch (error) {
-    // the caller never gets the cluster to stop: stop its processes here, or they outlive the test
-    await cluster.stop()
+    await Promise.all([gateway, ...nodes].map((n) => n.stop()))
     throw error
   }
-  return cluster
 }
 
 /** A bare FTP control connection from a chosen local address: the test drives it line by line. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {defaultConfig} from '../../src/config/defaults.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
-import {addStripeNode, disableStripe, enableStripe, findMember, formatSize, parseSize} from '../../src/cli/stripe-edit.js'
+import {addStripeNode, disableStripe, dropStripeNode, enableStripe, findMember, formatSize, markDraining, parseSize, stripeNodeAt} from '../../src/cli/stripe-edit.js'
 import {defaultStripeSettings} from '../../src/config/schema.js'
 import {buildStripeStatus} from '../../src/stripe/status.js'
 
@@ -45,6 +45,20 @@ describe('stripe config edits', () => {
 })
 
 describe('stripe status', () => {
+  it('remove-node marks a node draining, then drops it; add-node takes a draining node back', () => {
+    const c = config()
+    addStripeNode(c, findMember(c, self, {host: '127.0.75.10', port: 14983}), null)
+    markDraining(c, 'n-b')
+    assert.equal(stripeNodeAt(c, {host: '127.0.75.10', port: 14983})?.state, 'draining')
+    addStripeNode(c, findMember(c, self, {host: '127.0.75.10', port: 14983}), null)
+    assert.equal(c.stripe.nodes[0].state, 'active', 'a re-run of add-node stops the removal')
+    assert.throws(() => dropStripeNode(c, 'n-b'), (e: Error & {code?: string}) => e.code === 'conflict' && /made active again/.test(e.message), 'an active node is never dropped')
+    markDraining(c, 'n-b')
+    dropStripeNode(c, 'n-b')
+    assert.deepEqual([c.stripe.nodes, stripeNodeAt(c, {host: '127.0.75.10', port: 14983})], [[], undefined])
+    dropStripeNode(c, 'n-b') // a re-run finds nothing to do
+  })
+
   it('sums capacity over the nodes that are up and counts a down node from the catalogue', () => {
     const s = {...defaultStripeSettings(), enabled: true, replicas: 2, gateway: {nodeId: 'g', host: '127.0.75.2', port: 14983}, nodes: ['a', 'b', 'c'].map((nodeId, i) => ({nodeId, host: `127.0.75.${3 + i}`, port: 14983, capacityBytes: null, state: (nodeId === 'c' ? 'draining' : 'active') as 'active' | 'draining'}))}
     const space = (cap: number, used: number, files: number) => ({capacityBytes: cap, usedBytes: used, freeBytes: cap - used, files})

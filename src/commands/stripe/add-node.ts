@@ -6,7 +6,7 @@ import {formatHostPort} from '../../protocol/index.js'
 
 export default class StripeAddNode extends ClusterCommand<typeof StripeAddNode> {
   static override summary = 'Make a member (the primary included) a storage node of the striped cluster'
-  static override description = `The node keeps its pieces under its stripe directory (node.json stripeDir, \`node init --stripe-dir\`; default STORAGE/.stripe). Its capacity is the smaller of --capacity and the disk's free space plus what the stripe already uses there, so two nodes sharing a disk do not both count it. Placement sends new files to the nodes with the most free space relative to their capacity. Re-running it on a storage node changes its cap.`
+  static override description = `The node keeps its pieces under its stripe directory (node.json stripeDir, \`node init --stripe-dir\`; default STORAGE/.stripe). Its capacity is the smaller of --capacity and the disk's free space plus what the stripe already uses there, so two nodes sharing a disk do not both count it. Placement sends new files to the nodes with the most free space relative to their capacity. Re-running it on a storage node changes its cap, and takes back a node that \`stripe remove-node\` was draining (it takes new files again).`
   static override examples = [
     '<%= config.bin %> <%= command.id %> 10.0.0.12',
     '<%= config.bin %> <%= command.id %> 10.0.0.13 --capacity 500G',
