@@ -4,6 +4,7 @@
 // Usage: node dist/bench/sftp-throughput.js [--size 1G] [--cipher aes128-gcm@openssh.com] [--runs 3] [--workers N]
 //        [--ours 127.0.20.1] [--sshd 127.0.20.2]
 //        [--cases 1,4,8,small] (which stream counts to run, and whether the small-files case runs)
+//        [--sync-uploads true|false] (sites.files.syncUploads on our side; true, the default, fsyncs each upload)
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
@@ -93,7 +94,11 @@ async function main(): Promise<void> {
     const port = await freePort(OURS)
     await initNodeDir(path.join(dir, 'node'), {bind: OURS, adminUser: 'admin', adminPassword: 'x', storage, sftpPort: port})
     const store = await ConfigStore.open(path.join(dir, 'node'))
-    await store.change((c) => void c.users.push({name: 'bench', passwordHash: null, publicKeys: [pub], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false}), {by: 'bench', from: 'local', summary: 'bench user'})
+    const syncUploads = arg('sync-uploads', 'true') !== 'false'
+    await store.change((c) => {
+      c.users.push({name: 'bench', passwordHash: null, publicKeys: [pub], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false})
+      c.sites.files.syncUploads = syncUploads
+    }, {by: 'bench', from: 'local', summary: 'bench user'})
     await readNodeSettings(path.join(dir, 'node'))
     const workers = arg('workers', String(availableParallelism()))
     const node = spawn(process.execPath, [CLI, 'node', 'start', path.join(dir, 'node'), '--workers', workers], {stdio: ['ignore', 'ignore', 'inherit'], env: {...process.env, CLUSTER_LOG_LEVEL: 'warn'}})
@@ -165,7 +170,7 @@ async function main(): Promise<void> {
       rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2)])
     }
     const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']
-    console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client, ${workers} workers`)
+    console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client, ${workers} workers, syncUploads ${syncUploads}`)
     for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(16))).join(''))
   } finally {
     for (const c of cleanups.reverse()) await c()

@@ -88,6 +88,7 @@ export function defaultConfig(input: DefaultConfigInput): ClusterConfig {
         ftps: {enabled: true, port: input.ftpsPort ?? DEFAULT_FTPS_PORT},
         ipFilter: DEFAULT_FILES_FILTER.map((r) => ({...r})),
         proxyProtocol: {...DEFAULT_PROXY_PROTOCOL, trustedProxies: [...DEFAULT_PROXY_PROTOCOL.trustedProxies]},
+        syncUploads: true,
       },
       web: {
         enabled: true,

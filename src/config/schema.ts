@@ -87,6 +87,12 @@ export interface FilesSite {
   ipFilter: IpRule[]
   /** PROXY protocol on the SFTP and FTP control listeners (FTP data connections go to the node directly). */
   proxyProtocol: ProxyProtocolSettings
+  /**
+   * An upload is flushed to disk (fdatasync, then the directory after the rename) before it is acknowledged
+   * (FTP 226, SFTP CLOSE, WebDAV 201/204), so it survives a power loss, not only a crash of the node. False
+   * behaves like vsftpd and OpenSSH's sftp-server: faster for small files, lost with the page cache.
+   */
+  syncUploads: boolean
 }
 
 /** The web site: HTTPS (browser client and WebDAV) on every node, optional plain HTTP behind a TLS-terminating balancer. */
@@ -541,7 +547,7 @@ export function validateConfig(input: unknown): ClusterConfig {
   keys(a, 'sites.admin', ['port', 'ipFilter'])
   const admin: AdminSite = {port: int(a.port, 'sites.admin.port', 1, 65535), ipFilter: ipRules(a.ipFilter, 'sites.admin.ipFilter')}
   const fl = obj(sitesObj.files, 'sites.files')
-  keys(fl, 'sites.files', ['sftp', 'ftp', 'ftps', 'ipFilter', 'proxyProtocol'])
+  keys(fl, 'sites.files', ['sftp', 'ftp', 'ftps', 'ipFilter', 'proxyProtocol', 'syncUploads'])
   const sf = obj(fl.sftp, 'sites.files.sftp')
   keys(sf, 'sites.files.sftp', ['enabled', 'port'])
   const ft = obj(fl.ftp, 'sites.files.ftp')
@@ -562,6 +568,8 @@ export function validateConfig(input: unknown): ClusterConfig {
     ftps: {enabled: bool(fs.enabled, 'sites.files.ftps.enabled'), port: int(fs.port, 'sites.files.ftps.port', 1, 65535)},
     ipFilter: ipRules(fl.ipFilter, 'sites.files.ipFilter'),
     proxyProtocol: proxyProtocol(fl.proxyProtocol, 'sites.files.proxyProtocol'),
+    // documents written before the setting existed: durable, the default
+    syncUploads: fl.syncUploads === undefined ? true : bool(fl.syncUploads, 'sites.files.syncUploads'),
   }
   const web = webSite(sitesObj.web, 'sites.web')
   if (files.ftp.pasvPortMax < files.ftp.pasvPortMin) {

@@ -5,6 +5,7 @@ import {readFile} from 'node:fs/promises'
 import {keyFingerprint, nodePaths, readNodeSettings} from '../config/node-dir.js'
 import {checkStorageSeparate} from '../config/storage-overlap.js'
 import {descriptors, openFileLimit, RESERVE} from './session/descriptor-budget.js'
+import {configureUploads} from './session/upload.js'
 import {ConfigFileError} from '../config/store.js'
 import {ConfigStore} from '../config/store.js'
 import {Defender} from '../net/defender.js'
@@ -103,7 +104,10 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   }
 
   engine.start()
-  const fileDescriptors = () => descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), store.current.limits.descriptorsPerUser)
+  const fileDescriptors = () => {
+    descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), store.current.limits.descriptorsPerUser)
+    configureUploads({sync: store.current.sites.files.syncUploads})
+  }
   fileDescriptors()
   if ((openFileLimit() ?? 0) < 4096) log.warn('low open-file limit: raise it (ulimit -n / systemd LimitNOFILE=65536) so file services keep a budget above the reserve', {limit: openFileLimit(), reserve: RESERVE})
   store.on('change', (config, previous) => {

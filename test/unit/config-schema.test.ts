@@ -45,6 +45,14 @@ describe('config schema', () => {
     rejects((c) => (c.sites.files.ftp.pasvPortMax = c.sites.files.ftp.pasvPortMin - 1), /^sites\.files\.ftp\.pasvPortMax/)
   })
 
+  it('sites.files.syncUploads: true by default and for documents written before it existed; a boolean only', () => {
+    assert.equal(base().sites.files.syncUploads, true)
+    const old = base() as Record<string, any>
+    delete old.sites.files.syncUploads
+    assert.equal(validateConfig(old).sites.files.syncUploads, true)
+    rejects((c) => (c.sites.files.syncUploads = 'no'), /^sites\.files\.syncUploads/)
+  })
+
   it('refuses redacted secrets and redacts on read', () => {
     const r = redactSecrets(base())
     assert.equal(r.serviceIdentity.sftpHostKey, '<redacted>')

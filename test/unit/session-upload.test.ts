@@ -146,3 +146,54 @@ test('upload: the tagged part of a node that died mid-upload (its lock left behi
   assert.equal(await readFile(path.join(s.root, 'crash'), 'utf8'), 'abcdefgh')
   assert.deepEqual((await readdir(s.root)).filter((n) => n.includes('crash')), ['crash'])
 })
+
+/** The fdatasync/fsync calls this process makes while `fn` runs, seen by strace attached to every thread. */
+async function syncCalls(fn: () => Promise<void>): Promise<string[]> {
+  const {spawn} = await import('node:child_process')
+  const {mkdtemp} = await import('node:fs/promises')
+  const {tmpdir} = await import('node:os')
+  const out = path.join(await mkdtemp(path.join(tmpdir(), 'strace-')), 'trace')
+  const tracer = spawn('strace', ['-f', '-qq', '-e', 'trace=fdatasync,fsync', '-o', out, '-p', String(process.pid)], {stdio: ['ignore', 'ignore', 'pipe']})
+  try {
+    // strace is attached once it has traced a call made after it started: poll with fsyncs of a known fd
+    const probe = path.join(path.dirname(out), 'probe')
+    await writeFile(probe, 'x')
+    const {open} = await import('node:fs/promises')
+    const h = await open(probe, 'r')
+    const deadline = Date.now() + 10_000
+    for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+      await h.sync()
+      if ((await readFile(out, 'utf8').catch(() => '')).includes('fsync(')) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const before = (await readFile(out, 'utf8')).split('\n').length
+    await h.close()
+    await fn()
+    await new Promise((r) => setTimeout(r, 200))
+    return (await readFile(out, 'utf8')).split('\n').slice(before - 1).filter((l) => /fdatasync\(|fsync\(/.test(l))
+  } finally {
+    tracer.kill('SIGINT')
+    await new Promise((r) => tracer.once('exit', r))
+  }
+}
+
+test('upload: with syncUploads (the default) the commit fdatasyncs the file and fsyncs its directory; without, neither', {skip: process.getuid?.() !== 0 && 'strace -p needs root'}, async (t) => {
+  const {configureUploads} = await import('../../src/daemon/session/upload.js')
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  t.after(() => configureUploads({sync: true}))
+  const on = await syncCalls(async () => {
+    const up = await s.openWrite('/durable.txt')
+    write(up.fd, 'kept through a power cut', 0)
+    await up.commit()
+  })
+  assert.equal(on.filter((l) => l.includes('fdatasync(')).length, 1, on.join('\n'))
+  assert.equal(on.filter((l) => /\bfsync\(/.test(l)).length, 1, on.join('\n'))
+  configureUploads({sync: false})
+  const off = await syncCalls(async () => {
+    const up = await s.openWrite('/fast.txt')
+    write(up.fd, 'page cache only', 0)
+    await up.commit()
+  })
+  assert.deepEqual(off, [])
+  assert.equal(await readFile(path.join(s.root, 'fast.txt'), 'utf8'), 'page cache only')
+})

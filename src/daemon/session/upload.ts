@@ -14,6 +14,24 @@ import type {OpenWriteOptions, UploadHandle} from './types.js'
 const open = promisify(fs.open)
 const close = promisify(fs.close)
 const ftruncate = promisify(fs.ftruncate)
+const fdatasync = promisify(fs.fdatasync)
+
+/** This process's upload policy, from `sites.files.syncUploads` (set where the configuration is applied). */
+const policy = {sync: true}
+
+export function configureUploads(options: {sync: boolean}): void {
+  policy.sync = options.sync
+}
+
+/** fsync of a directory known by an O_PATH descriptor (reopened read-only through /proc: the same inode). */
+function syncDirectory(dirFd: number): void {
+  const fd = fs.openSync(at(dirFd), C.O_RDONLY | C.O_DIRECTORY)
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 /** Whether an existing final file's content is reused (resume, append, in-place edit) or replaced. */
 export function keepsContent(options: OpenWriteOptions): boolean {
@@ -53,11 +71,15 @@ export class LocalUpload implements UploadHandle {
     this.done = true
     const part = at(this.target.dirFd, this.partName)
     try {
+      // Durable before it is acknowledged: the content, then (after the rename) the directory entry.
+      const sync = policy.sync
+      if (sync) await fdatasync(this.fd)
       // Synchronous, like the walks: short metadata calls, where a thread-pool hop costs more than the call
       // (on a busy machine it dominated the time of a small file's upload).
       fs.closeSync(this.fd)
       if (!this.claim.holds()) throw fileError('busy', this.virtualPath, 'the upload lost its claim on the name (stopped longer than the lease); upload it again')
       fs.renameSync(part, at(this.target.dirFd, this.target.name))
+      if (sync) syncDirectory(this.target.dirFd)
     } catch (error) {
       await fsp.rm(part, {force: true}).catch(() => {})
       throw toFileError(error, this.virtualPath)

@@ -9,6 +9,7 @@ import {FtpService} from '../ftp/ftp-service.js'
 import {createLogger, type Logger} from '../log.js'
 import {descriptors, openFileLimit, RESERVE} from '../session/descriptor-budget.js'
 import {SftpService} from '../sftp/sftp-service.js'
+import {configureUploads} from '../session/upload.js'
 import {WebService} from '../web/web-service.js'
 import type {ServiceContext} from '../service.js'
 import type {FromWorker, ToWorker} from './ipc.js'
@@ -90,7 +91,10 @@ async function main(): Promise<void> {
   for (const b of init.bans) defender.mirrorBan(b.address, b.until)
   const ctx: ServiceContext = {dataDir: init.dataDir, settings: init.settings, store: source, defender, log, draining: () => draining}
   // This process's own descriptor budget for the file services (issue 9), per user from the configuration.
-  const budget = (c: ClusterConfig) => descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), c.limits.descriptorsPerUser)
+  const budget = (c: ClusterConfig) => {
+    descriptors.configure(Math.max(64, (openFileLimit() ?? 1024) - RESERVE), c.limits.descriptorsPerUser)
+    configureUploads({sync: c.sites.files.syncUploads})
+  }
   budget(init.config)
   const sftp = new SftpService(ctx, true)
   const ftp = new FtpService(ctx, {adopted: true})
