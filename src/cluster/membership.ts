@@ -288,8 +288,8 @@ export class Membership {
   /** On a secondary, from its primary: a push as a delta against the revision in effect (delta sync). */
   private async applyDelta(args: Record<string, unknown>, ctx: ExecContext): Promise<{revision: number; hash: string}> {
     if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'apply-delta is for cluster members')
-    const doc = this.node.resolveDelta(args.delta)
-    const applied = await this.node.applyPush(doc, ctx.actor)
+    const {doc, base} = this.node.resolveDelta(args.delta)
+    const applied = await this.node.applyPush(doc, ctx.actor, base)
     this.node.log.info('configuration applied', {revision: applied.revision, by: ctx.actor.user, from: ctx.actor.address, delta: (args.delta as {ops: unknown[]}).ops.length})
     return {revision: applied.revision, hash: this.node.store.hash}
   }
@@ -298,7 +298,12 @@ export class Membership {
   private async stage(args: Record<string, unknown>, ctx: ExecContext): Promise<{staged: number}> {
     if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'stage is for cluster members')
     // A delta names the revision in effect here as its base; the document it makes is staged as a full one is.
-    if (args.delta !== undefined) args = {config: this.node.resolveDelta(args.delta)}
+    let derivedFrom: ClusterConfig | undefined
+    if (args.delta !== undefined) {
+      const {doc, base} = this.node.resolveDelta(args.delta)
+      args = {config: doc}
+      derivedFrom = base
+    }
     if (typeof args.config !== 'object' || args.config === null) throw new OperationError('invalid', '"config" is missing')
     const c = args.config as ClusterConfig
     const current = this.node.config
@@ -309,7 +314,7 @@ export class Membership {
     const staged = await this.node.store.stage(args.config, (incoming, current) => {
       this.node.checkMemberPush(incoming, current, ctx.actor)
       fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())
-    })
+    }, {derivedFrom})
     return {staged: staged.revision}
   }
 

@@ -4,7 +4,7 @@
 // commit policy is met (a majority holds it, or, under `primary`, this node still knows it leads).
 import type {ClusterConfig, CommitPolicy, ServerEntry} from '../config/schema.js'
 import {serializeConfig} from '../config/store.js'
-import {contentHash} from '../config/canonical-json.js'
+import {configHash as contentHash} from '../config/config-text.js'
 import {diffConfig} from '../config/config-patch.js'
 import type {AdminClient} from '../protocol/admin-client.js'
 import {DELTA_FORMAT, OperationError, formatHostPort, type ConfigDelta, type ConfigRef, type CommitReport, type NodeProblem, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'

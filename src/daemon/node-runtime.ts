@@ -3,7 +3,7 @@
 import {REDACTED, SCHEMA_VERSION, type ClusterConfig} from '../config/schema.js'
 import type {NodeSettings} from '../config/node-dir.js'
 import type {ConfigStore} from '../config/store.js'
-import {contentHash} from '../config/canonical-json.js'
+import {configHash as contentHash} from '../config/config-text.js'
 import {applyPatch, PatchError, type PatchOp} from '../config/config-patch.js'
 import type {Defender} from '../net/defender.js'
 import {IpFilter} from '../net/ip-filter.js'
@@ -253,7 +253,7 @@ export class NodeRuntime {
   }
 
   /** A configuration pushed by the primary (cluster key): accepted only if not older (fencing). */
-  async applyPush(doc: Record<string, unknown>, actor: Actor): Promise<ClusterConfig> {
+  async applyPush(doc: Record<string, unknown>, actor: Actor, derivedFrom?: ClusterConfig): Promise<ClusterConfig> {
     await this.store.refreshDiskHash()
     let demotedFrom: ClusterConfig | undefined
     let lost: ClusterConfig[] = []
@@ -266,7 +266,7 @@ export class NodeRuntime {
       }
       if (verdict === 'repair') this.log.warn('repairing config/current.json: the primary rewrites the hand-edited file', {revision: incoming.revision})
       if (incoming.epoch > current.epoch) demotedFrom = current
-    }, {beforeWrite: async (incoming) => {
+    }, {derivedFrom, beforeWrite: async (incoming) => {
       if (incoming.epoch > this.config.epoch) lost = await this.keepDiverged(incoming)
     }})
     if (lost.length > 0 && applied.primary) this.onDiverged(lost, applied.primary)
@@ -280,7 +280,7 @@ export class NodeRuntime {
    * nothing changed) when this node does not hold the delta's base, or when the result is not the target
    * (its content hash differs): the primary then sends the full document.
    */
-  resolveDelta(raw: unknown): Record<string, unknown> {
+  resolveDelta(raw: unknown): {doc: Record<string, unknown>; base: ClusterConfig} {
     const d = raw as Partial<ConfigDelta> | null
     if (!d || typeof d !== 'object' || d.format !== DELTA_FORMAT || !d.base || !d.target || !Array.isArray(d.ops) || typeof d.target.hash !== 'string') {
       throw new OperationError('invalid', `"delta" is missing or not of format ${DELTA_FORMAT}`, 'send the full document')
@@ -301,7 +301,7 @@ export class NodeRuntime {
     if (hash !== target.hash || doc.revision !== target.revision || doc.epoch !== target.epoch) {
       throw new OperationError('delta-base', `the delta applied to revision ${current.revision} gives a document with hash ${hash.slice(0, 12)}, not the target's ${target.hash.slice(0, 12)} (revision ${target.revision}); nothing was applied`, 'send the full document')
     }
-    return doc
+    return {doc, base: current}
   }
 
   /** Before a newer epoch replaces this node's lineage: its revisions the new one never had go to config/diverged/. */

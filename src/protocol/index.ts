@@ -332,6 +332,35 @@ export interface DrainResult {
   /** False when the node was already in the requested state. */
   changed: boolean
 }
+/**
+ * `users-edit` on the primary: one user changed without moving the configuration (the CLI's users add,
+ * passwd and remove). `lookup` changes nothing. With `baseRevision`, refused as a conflict unless the
+ * configuration is still at that revision (what a read-modify-write of current.json gives).
+ */
+export interface UsersEditRequest {
+  action: 'lookup' | 'add' | 'passwd' | 'remove'
+  name: string
+  /** add, passwd: the scrypt hash made by the client (never a clear password); add: null for key-only. */
+  passwordHash?: string | null
+  publicKeys?: string[]
+  home?: string
+  permissions?: string[]
+  /** add: an existing user of that name is left as it is (changed: false) instead of refused. */
+  ifMissing?: boolean
+  baseRevision?: number
+  /** For history and audit; default "users ACTION NAME". */
+  summary?: string
+}
+export interface UsersEditResult {
+  revision: number
+  changed: boolean
+  /** The user after the change (remove: as it was; lookup: as it is), its hash shown as "<redacted>"; null: none. */
+  user: {name: string; passwordHash: string | null; publicKeys: string[]; home: string; permissions: string[]; disabled: boolean} | null
+  passwordPolicy: {minLength: number}
+  /** Who holds the change (the commit report), when it made one. */
+  commit: CommitReport | null
+}
+
 export interface RollbackRequest {
   revision: number
 }
