@@ -96,10 +96,9 @@ export class PeerLink {
     if (this.closed) throw new OperationError('unreachable', `${this.address}: link closed`)
     try {
       const client = await this.connect()
-      const held = this.held
+      // The base is what the secondary holds, which may be behind `current` (its push still on the way).
       let reason = this.peer?.delta ? undefined : 'the secondary applies full documents only'
-      if (!reason && (!held || held.hash !== current.hash || held.revision !== current.revision || held.epoch !== current.epoch)) reason = 'the secondary does not hold the revision in effect here'
-      const d = reason ? {reason} : this.owner.delta(held, candidate, candidateHash)
+      const d = reason ? {reason} : this.owner.delta(this.held ?? current, candidate, candidateHash)
       if ('delta' in d) {
         try {
           await client.exec('stage', {delta: d.delta})

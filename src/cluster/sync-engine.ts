@@ -20,9 +20,8 @@ const STAGE_TIMEOUT_MS = 3000
 const STAGE_GRACE_MS = 150
 /** Revisions kept in memory as delta bases (a secondary a few changes behind still gets a delta). */
 const RECENT_BASES = 3
-/** Past this, the full document goes: applying a delta of many operations costs more than parsing. */
-const MAX_DELTA_OPS = 2000
-const MAX_DELTA_BYTES = 4 * 1024 * 1024
+/** A delta larger than this share of the full document is not worth it: the full document goes. */
+const MAX_DELTA_SHARE = 0.5
 
 /** The policy in effect: `auto` is majority with 3 or more members, primary with 2 (or 1). */
 export function effectivePolicy(config: ClusterConfig): Exclude<CommitPolicy, 'auto'> {
@@ -105,6 +104,7 @@ export class SyncEngine {
 
   /** The delta from what a secondary holds to `target`, or why the full document goes instead. */
   private deltaFrom(from: ConfigRef | null, target: ClusterConfig, targetHash: string): {delta: ConfigDelta; bytes: number} | {reason: string} {
+    if (process.env.CLUSTER_SYNC_DELTA === '0') return {reason: 'delta sync is off (CLUSTER_SYNC_DELTA=0)'}
     if (!from) return {reason: 'the revision the secondary holds is not known'}
     const base = this.recent.get(from.hash)
     if (!base || base.revision !== from.revision || base.epoch !== from.epoch) return {reason: `revision ${from.revision} (hash ${from.hash.slice(0, 12)}) is not a recent revision of this primary`}
@@ -114,7 +114,8 @@ export class SyncEngine {
       const ops = diffConfig(base, target)
       const delta: ConfigDelta = {format: DELTA_FORMAT, base: from, target: {epoch: target.epoch, revision: target.revision, hash: targetHash}, ops}
       const bytes = Buffer.byteLength(JSON.stringify({delta}))
-      made = ops.length > MAX_DELTA_OPS || bytes > MAX_DELTA_BYTES ? {reason: `the delta would have ${ops.length} operations, ${bytes} bytes`} : {delta, bytes}
+      const full = bytes < 64 * 1024 ? Infinity : Buffer.byteLength(serializeConfig(target))
+      made = bytes > full * MAX_DELTA_SHARE ? {reason: `the delta would be ${bytes} bytes, more than half of the document's ${full}`} : {delta, bytes}
       this.deltas.set(key, made)
       while (this.deltas.size > 8) this.deltas.delete(this.deltas.keys().next().value!)
     }

@@ -181,6 +181,9 @@ export function applyPatch<T>(base: T, ops: PatchOp[]): T {
   return root as T
 }
 
+/** Where the last selector matched in each array (a patch of many entries resolves each in O(1)). */
+const hints = new WeakMap<Json[], number>()
+
 /** The index or member name `seg` designates in `container`; throws when it is not there. */
 function indexIn(container: JsonObject | Json[], seg: PathSegment): string | number {
   if (Array.isArray(container)) {
@@ -192,8 +195,12 @@ function indexIn(container: JsonObject | Json[], seg: PathSegment): string | num
       const entries = Object.entries(seg)
       if (entries.length !== 1 || typeof entries[0][1] !== 'string') throw new PatchError(`malformed selector ${JSON.stringify(seg)}`)
       const [field, value] = entries[0]
-      const i = container.findIndex((e) => isObject(e) && e[field] === value)
+      // A patch names entries in document order: look next to the last one found before scanning.
+      const hint = hints.get(container) ?? 0
+      const at = (i: number) => i >= 0 && i < container.length && isObject(container[i]) && (container[i] as JsonObject)[field] === value
+      const i = at(hint) ? hint : at(hint + 1) ? hint + 1 : at(hint + 2) ? hint + 2 : container.findIndex((e) => isObject(e) && e[field] === value)
       if (i < 0) throw new PatchError(`no entry with ${field} "${value}" in the base`)
+      hints.set(container, i)
       return i
     }
     throw new PatchError(`member "${String(seg)}" of an array`)

@@ -54,7 +54,8 @@ export function runExec(channel: ServerChannel, commandLine: string, node: NodeR
   if (inline !== '' || NO_ARGS.has(name)) return void run(inline)
   const chunks: Buffer[] = []
   let size = 0
-  const limit = actor.kind === 'cluster' ? MAX_MEMBER_STDIN : MAX_STDIN
+  // add-server's `join` carries the primary's whole configuration to the new secondary
+  const limit = actor.kind === 'cluster' || name === 'join' ? MAX_MEMBER_STDIN : MAX_STDIN
   channel.on('data', (d: Buffer) => {
     size += d.length
     if (size <= limit) chunks.push(d)
