@@ -14,6 +14,7 @@ import path from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
 import {initNodeDir} from '../src/config/node-dir.js'
+import {ConfigStore} from '../src/config/store.js'
 import type {ClusterConfig} from '../src/config/schema.js'
 import {AdminClient} from '../src/protocol/admin-client.js'
 import {DEFAULT_ADMIN_PORT, PATHS, type ServersDocument, type UsersEditResult} from '../src/protocol/index.js'
@@ -277,8 +278,11 @@ interface UsersRow {
   setupMs: number
 }
 
-/** A cluster of `n` real secondaries with `users` users; changes add one user each. */
-async function measureUsers(n: number, mode: 'full' | 'delta', users: number, changes: number): Promise<UsersRow> {
+/**
+ * A cluster of `n` real secondaries with `users` users; changes add one user each. The cluster is formed once;
+ * the primary is restarted with full documents (CLUSTER_SYNC_DELTA=0), measured, then with deltas, measured.
+ */
+async function measureUsers(n: number, users: number, changes: number): Promise<UsersRow[]> {
   const root = mkdtempSync(path.join(tmpdir(), `ftpcluster-bench-users-${n}-`))
   tempRoots.add(root)
   const mine: ChildProcess[] = []
@@ -301,10 +305,16 @@ async function measureUsers(n: number, mode: 'full' | 'delta', users: number, ch
   try {
     const primaryDir = path.join(root, 'primary')
     await initNodeDir(primaryDir, {bind: PRIMARY, adminUser: 'admin', adminPassword: PASSWORD})
+    // The directory is there before the cluster forms (untimed): add-server's join carries it to each secondary.
+    const seed = await ConfigStore.open(primaryDir)
+    await seed.change((c) => {
+      for (let i = 0; i < users; i++) c.users.push({name: `user${i}`, passwordHash: USER_HASH, publicKeys: [], home: `/user${i}`, permissions: ['list', 'download', 'upload'], disabled: false})
+    }, {by: 'bench', from: 'local', summary: `${users} users`})
     const dirs = Array.from({length: n}, (_, i) => path.join(root, `s-${i}`))
     await bounded(dirs.map((d, i) => () => initNodeDir(d, {bind: secondaryAddress(i), adminUser: 'admin', adminPassword: PASSWORD})), 4)
     // One worker per node: 21 nodes × a worker per core would measure the machine's memory, not the sync.
-    const starts: Promise<ChildProcess>[] = [spawnUntilReady([CLI, 'node', 'start', primaryDir, '--workers', '1'], 'primary', () => {}, /\] ready /, {CLUSTER_SYNC_DELTA: mode === 'full' ? '0' : '1'})]
+    const startPrimary = (delta: boolean) => spawnUntilReady([CLI, 'node', 'start', primaryDir, '--workers', '1'], 'primary', () => {}, /\] ready /, {CLUSTER_SYNC_DELTA: delta ? '1' : '0'})
+    const starts: Promise<ChildProcess>[] = [startPrimary(true)]
     const appliedLine = /\] configuration applied revision=(\d+) by=cluster /
     dirs.forEach((d, i) => starts.push(spawnUntilReady([CLI, 'node', 'start', d, '--workers', '1'], `secondary ${secondaryAddress(i)}`, (line) => {
       const m = appliedLine.exec(line)
@@ -312,58 +322,63 @@ async function measureUsers(n: number, mode: 'full' | 'delta', users: number, ch
     }, /\] ready /)))
     mine.push(...(await Promise.all(starts)))
     admin = await AdminClient.connect({host: PRIMARY, port: DEFAULT_ADMIN_PORT, credentials: {username: 'admin', password: PASSWORD}, checkHostKey: () => {}, timeoutMs: 60_000})
-    const a = admin
-    await bounded(dirs.map((_, i) => () => a.exec('add-server', {host: secondaryAddress(i), port: DEFAULT_ADMIN_PORT, username: 'admin', password: PASSWORD})), 4)
-    // The directory arrives in one write (a full push to each secondary: nothing to make a delta from).
+    // One join at a time: each carries the whole directory, and each commit is staged on those already in.
+    for (let i = 0; i < n; i++) await admin.exec('add-server', {host: secondaryAddress(i), port: DEFAULT_ADMIN_PORT, username: 'admin', password: PASSWORD})
     const config = await admin.readJson<ClusterConfig>(PATHS.config)
-    for (let i = 0; i < users; i++) config.users.push({name: `user${i}`, passwordHash: USER_HASH, publicKeys: [], home: `/user${i}`, permissions: ['list', 'download', 'upload'], disabled: false})
-    await admin.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
-    await waitApplied(config.revision + 1, USERS_TIMEOUT_MS)
-    await allInSyncOnPrimary(admin, config.revision + 1, n, USERS_TIMEOUT_MS)
+    if (config.users.length < users) throw new Error(`the primary has ${config.users.length} users, not ${users}`)
+    await allInSyncOnPrimary(admin, config.revision, n, USERS_TIMEOUT_MS)
     const setupMs = now() - t0Setup
-
-    const accepted: number[] = []
-    const confirmed: number[] = []
-    const failed: string[] = []
-    for (let k = 0; k < WARMUP + changes; k++) {
-      const t0 = now()
-      try {
-        const r = await admin.exec<UsersEditResult>('users-edit', {action: 'add', name: `change-${k}`, passwordHash: USER_HASH, publicKeys: []})
-        const tAccepted = now()
-        const tConfirmed = await waitApplied(r.revision, USERS_TIMEOUT_MS)
-        await allInSyncOnPrimary(admin, r.revision, n, USERS_TIMEOUT_MS)
-        if (k >= WARMUP) {
-          accepted.push(tAccepted - t0)
-          confirmed.push(tConfirmed - t0)
-        }
-      } catch (error) {
-        if (k >= WARMUP) failed.push((error as Error).message)
-      }
-      await sleep(GAP_MS)
-    }
-    const doc = await admin.readJson<ServersDocument>(PATHS.servers)
-    const pushBytes = doc.servers.flatMap((s) => (s.lastPush ? [s.lastPush.bytes] : []))
-
-    // `users add`, as the CLI does it: lookup + users-edit (after), or read current.json, add, write it back (before).
-    const ack: number[] = []
-    if (n === 5) {
+    const rows: UsersRow[] = []
+    for (const mode of ['full', 'delta'] as const) {
+      admin.close()
+      await stopChild(mine[0])
+      mine[0] = await startPrimary(mode === 'delta')
+      admin = await AdminClient.connect({host: PRIMARY, port: DEFAULT_ADMIN_PORT, credentials: {username: 'admin', password: PASSWORD}, checkHostKey: () => {}, timeoutMs: 60_000})
+      await allInSyncOnPrimary(admin, (await admin.exec<{revision: number}>('status', null)).revision, n, USERS_TIMEOUT_MS)
+      const accepted: number[] = []
+      const confirmed: number[] = []
+      const failed: string[] = []
       for (let k = 0; k < WARMUP + changes; k++) {
-        const name = `ack-${k}`
         const t0 = now()
-        let revision: number
         try {
-          if (mode === 'delta') revision = (await addUserOnPrimary(admin, {name, publicKeys: [], ifMissing: false}, async () => USER_HASH)).revision
-          else revision = (await editConfig(admin, (c) => void addUser(c, {name, passwordHash: USER_HASH, publicKeys: []}), `users add ${name}`)).revision
+          const r = await admin.exec<UsersEditResult>('users-edit', {action: 'add', name: `change-${mode}-${k}`, passwordHash: USER_HASH, publicKeys: []})
+          const tAccepted = now()
+          const tConfirmed = await waitApplied(r.revision, USERS_TIMEOUT_MS)
+          await allInSyncOnPrimary(admin, r.revision, n, USERS_TIMEOUT_MS)
+          if (k >= WARMUP) {
+            accepted.push(tAccepted - t0)
+            confirmed.push(tConfirmed - t0)
+          }
         } catch (error) {
-          if (k >= WARMUP) failed.push(`users add: ${(error as Error).message}`)
-          continue
+          if (k >= WARMUP) failed.push((error as Error).message)
         }
-        if (k >= WARMUP) ack.push(now() - t0)
-        await waitApplied(revision, USERS_TIMEOUT_MS) // the next one starts on a quiet cluster
         await sleep(GAP_MS)
       }
+      const doc = await admin.readJson<ServersDocument>(PATHS.servers)
+      const pushBytes = doc.servers.flatMap((s) => (s.lastPush ? [s.lastPush.bytes] : []))
+
+      // `users add`, as the CLI does it: lookup + users-edit (after), or read current.json, add, write it back (before).
+      const ack: number[] = []
+      if (n === 5) {
+        for (let k = 0; k < WARMUP + changes; k++) {
+          const name = `ack-${mode}-${k}`
+          const t0 = now()
+          let revision: number
+          try {
+            if (mode === 'delta') revision = (await addUserOnPrimary(admin, {name, publicKeys: [], ifMissing: false}, async () => USER_HASH)).revision
+            else revision = (await editConfig(admin, (c) => void addUser(c, {name, passwordHash: USER_HASH, publicKeys: []}), `users add ${name}`)).revision
+          } catch (error) {
+            if (k >= WARMUP) failed.push(`users add: ${(error as Error).message}`)
+            continue
+          }
+          if (k >= WARMUP) ack.push(now() - t0)
+          await waitApplied(revision, USERS_TIMEOUT_MS) // the next one starts on a quiet cluster
+          await sleep(GAP_MS)
+        }
+      }
+      rows.push({secondaries: n, mode, users, accepted, confirmed, failed, pushBytes, ack, setupMs})
     }
-    return {secondaries: n, mode, users, accepted, confirmed, failed, pushBytes, ack, setupMs}
+    return rows
   } finally {
     admin?.close()
     await Promise.all(mine.map(stopChild))
@@ -448,10 +463,9 @@ async function main(): Promise<void> {
       '',
     ].join('\n') + '\n')
     for (const n of userSizes) {
-      for (const mode of ['full', 'delta'] as const) {
-        const row = await measureUsers(n, mode, users, userChanges)
+      for (const row of await measureUsers(n, users, userChanges)) {
         userRows.push(row)
-        process.stdout.write(`  ${n} secondaries, ${mode}: setup ${(row.setupMs / 1000).toFixed(1)} s; ${row.failed.length} failed${row.failed.length ? ` (first: ${row.failed[0].slice(0, 200)})` : ''}\n`)
+        process.stdout.write(`  ${n} secondaries, ${row.mode}: setup ${(row.setupMs / 1000).toFixed(1)} s; ${row.failed.length} failed${row.failed.length ? ` (first: ${row.failed[0].slice(0, 200)})` : ''}\n`)
       }
     }
     const med = (xs: number[]) => (xs.length ? quantile(xs, 0.5) : NaN)
