@@ -4,7 +4,8 @@
 // primary, before) against delta sync (after) in one run, and the acknowledgement of `users add` (the CLI's
 // read-modify-write of the document before, the server-side `users-edit` after).
 // Usage: node dist/bench/sync-latency.js [--sizes 1,5,20,100] [--changes 30] [--lightweight-from 100]
-//        [--cases small,users] [--users 50000] [--user-sizes 5,20] [--user-changes 10] [--net 127.0.6]
+//        [--cases small,users] [--users 50000] [--user-sizes 5,20] [--user-changes 10] [--commit auto|primary]
+//        [--net 127.0.6]
 //        [--cpu-prof DIR]   (CPU profiles of the primary and of the first secondary or the host, per size, into DIR)
 // Addresses: NET.0/24 only (primary NET.1, secondaries from NET.2; default 127.0.6). Every child is killed by PID.
 import {spawn, type ChildProcess} from 'node:child_process'
@@ -36,6 +37,8 @@ const secondaryAddress = (i: number) => `${NET}.${i + 2}`
 /** A valid scrypt hash: the CLI hashes a password before it sends anything (its cost does not grow with users). */
 const USER_HASH = 'scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$' + 'A'.repeat(43) + '='
 const USERS_TIMEOUT_MS = 120_000
+/** The commit policy of the 50,000-user cases (auto: majority with 3+ members; primary: no staging). */
+const COMMIT = arg('commit', 'auto') as 'auto' | 'primary' | 'majority'
 const TARGETS: Record<number, number> = {5: 50, 20: 100, 100: 500}
 const WARMUP = 2
 const GAP_MS = 20
@@ -308,6 +311,7 @@ async function measureUsers(n: number, users: number, changes: number): Promise<
     // The directory is there before the cluster forms (untimed): add-server's join carries it to each secondary.
     const seed = await ConfigStore.open(primaryDir)
     await seed.change((c) => {
+      c.sync.commit = COMMIT
       for (let i = 0; i < users; i++) c.users.push({name: `user${i}`, passwordHash: USER_HASH, publicKeys: [], home: `/user${i}`, permissions: ['list', 'download', 'upload'], disabled: false})
     }, {by: 'bench', from: 'local', summary: `${users} users`})
     const dirs = Array.from({length: n}, (_, i) => path.join(root, `s-${i}`))
@@ -422,6 +426,7 @@ async function main(): Promise<void> {
   if ([...sizes, ...userSizes].some((s) => !Number.isInteger(s) || s < 1 || s > 250)) throw new Error(`--sizes, --user-sizes: secondaries per run must be 1-250 (${NET}.2-251)`)
   if (!Number.isInteger(changes) || changes < 1 || changes > 10_000) throw new Error('--changes: 1-10000')
   if (!Number.isInteger(userChanges) || userChanges < 1 || userChanges > 1000) throw new Error('--user-changes: 1-1000')
+  if (!['auto', 'primary', 'majority'].includes(COMMIT)) throw new Error('--commit: auto, primary or majority')
   if (!/^127\.\d+\.\d+$/.test(NET)) throw new Error('--net: the first three parts of a loopback address, e.g. 127.0.6')
   process.stdout.write([
     `Sync latency: primary ${PRIMARY}, secondaries ${secondaryAddress(0)}…; data directories under ` + tmpdir() + ' (same disk, fsync on).',
@@ -457,7 +462,7 @@ async function main(): Promise<void> {
       '',
       `With ${users} users (real node processes, one worker each): each change adds one user on the primary (users-edit);`,
       `${WARMUP} warm-up and ${userChanges} timed changes per case. full = the primary sends whole documents (CLUSTER_SYNC_DELTA=0),`,
-      'as before delta sync; delta = a patch against the revision each secondary holds. Commit policy auto (majority).',
+      `as before delta sync; delta = a patch against the revision each secondary holds. Commit policy ${COMMIT}.`,
       'users add ack (5 secondaries) = until the CLI\'s library call returns: before, read current.json, add, write it back,',
       'status; after, users-edit lookup + add. The password hash is made beforehand (scrypt costs the same at any size).',
       '',

@@ -214,13 +214,7 @@ export class ConfigStore extends EventEmitter {
 
   private changeWith(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
     return this.serial(async () => {
-      if (baseRevision !== undefined && baseRevision !== this.config.revision) {
-        throw new OperationError(
-          'conflict',
-          `stale baseRevision ${baseRevision}: the configuration is at revision ${this.config.revision}`,
-          'read /config/current.json again, reapply your change and write it with the new baseRevision',
-        )
-      }
+      this.checkBase(baseRevision)
       const draft = structuredClone(this.config)
       const next = (mutate(draft) ?? draft) as ClusterConfig
       const candidate = {...next, revision: this.config.revision + 1} as Record<string, unknown>
