@@ -14,6 +14,11 @@ export function onCommitReport(listener: (report: CommitReport) => void): void {
   commitListener = listener
 }
 
+/** Hands the primary's report on a change this command made to the command (warning, `--json`). */
+export function reportCommit(report: CommitReport): void {
+  commitListener?.(report)
+}
+
 /** `summary` is what `config history` and the audit log show for this change (e.g. "users add alice"). */
 export async function editConfig(client: AdminClient, mutate: (config: ClusterConfig) => void | Promise<void>, summary?: string): Promise<ClusterConfig> {
   return (await applyEdit(client, mutate, summary)).config

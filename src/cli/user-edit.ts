@@ -4,7 +4,9 @@ import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {fingerprintOf, OperationError} from '../protocol/index.js'
 import {ALL_PERMISSIONS, type ClusterConfig, type Permission, type User} from '../config/schema.js'
-import {DEFAULT_USER_PERMISSIONS} from '../config/defaults.js'
+import {makeUser, noSuchUserError, type NewUser} from '../config/users.js'
+
+export type {NewUser} from '../config/users.js'
 
 /** A public key as `users list --json` shows it. */
 export interface PublicKeyInfo {
@@ -21,16 +23,6 @@ export interface UserSummary {
   publicKeys: PublicKeyInfo[]
   hasPassword: boolean
   disabled: boolean
-}
-
-export interface NewUser {
-  name: string
-  passwordHash: string | null
-  publicKeys: string[]
-  /** Default: `/NAME`. */
-  home?: string
-  /** Default: every permission. */
-  permissions?: Permission[]
 }
 
 const KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com) ([A-Za-z0-9+/=]+)(?: (.*))?$/
@@ -85,27 +77,12 @@ export async function readPublicKeyFiles(files: string[]): Promise<string[]> {
 
 export function findUser(config: ClusterConfig, name: string): User {
   const user = config.users.find((u) => u.name === name)
-  if (!user) throw new OperationError('refused', `there is no user "${name}"`, 'list them with `cluster users list`')
+  if (!user) throw noSuchUserError(name)
   return user
 }
 
 export function addUser(config: ClusterConfig, spec: NewUser): User {
-  if (config.users.some((u) => u.name === spec.name)) {
-    throw new OperationError('refused', `user "${spec.name}" already exists`, `change its password with \`cluster users passwd ${spec.name}\`, or remove it first`)
-  }
-  if (spec.passwordHash === null && spec.publicKeys.length === 0) {
-    throw new OperationError('invalid', `user "${spec.name}" needs a password or a public key`, 'give --password (or CLUSTER_USER_PASSWORD) or --public-key FILE')
-  }
-  const home = spec.home ?? `/${spec.name}`
-  if (!home.startsWith('/')) throw new OperationError('invalid', `--home: "${home}" must be absolute (under the storage root), e.g. /${spec.name}`)
-  const user: User = {
-    name: spec.name,
-    passwordHash: spec.passwordHash,
-    publicKeys: spec.publicKeys,
-    home,
-    permissions: spec.permissions ?? [...DEFAULT_USER_PERMISSIONS],
-    disabled: false,
-  }
+  const user = makeUser(config, spec)
   config.users.push(user)
   return user
 }

@@ -58,6 +58,7 @@ export class Membership {
     e.set('promote', (a, c) => this.promote(a, c))
     e.set('promise', (a, c) => this.election.promise(a, c))
     e.set('stage', (a, c) => this.stage(a, c))
+    e.set('apply-delta', (a, c) => this.applyDelta(a, c))
     e.set('unstage', (a, c) => this.unstage(a, c))
     e.set('keep-diverged', (a, c) => this.keepDiverged(a, c))
     e.set('unjoin', (a, c) => this.unjoin(a, c))
@@ -284,9 +285,25 @@ export class Membership {
     return this.election.promote(args, ctx)
   }
 
+  /** On a secondary, from its primary: a push as a delta against the revision in effect (delta sync). */
+  private async applyDelta(args: Record<string, unknown>, ctx: ExecContext): Promise<{revision: number; hash: string}> {
+    if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'apply-delta is for cluster members')
+    const {doc, base} = this.node.resolveDelta(args.delta)
+    const applied = await this.node.applyPush(doc, ctx.actor, base)
+    this.node.log.info('configuration applied', {revision: applied.revision, by: ctx.actor.user, from: ctx.actor.address, delta: (args.delta as {ops: unknown[]}).ops.length})
+    return {revision: applied.revision, hash: this.node.store.hash}
+  }
+
   /** On a secondary, from its primary: phase one of a commit (written durably, not applied). */
   private async stage(args: Record<string, unknown>, ctx: ExecContext): Promise<{staged: number}> {
     if (ctx.actor.kind !== 'cluster') throw new OperationError('refused', 'stage is for cluster members')
+    // A delta names the revision in effect here as its base; the document it makes is staged as a full one is.
+    let derivedFrom: ClusterConfig | undefined
+    if (args.delta !== undefined) {
+      const {doc, base} = this.node.resolveDelta(args.delta)
+      args = {config: doc}
+      derivedFrom = base
+    }
     if (typeof args.config !== 'object' || args.config === null) throw new OperationError('invalid', '"config" is missing')
     const c = args.config as ClusterConfig
     const current = this.node.config
@@ -297,7 +314,7 @@ export class Membership {
     const staged = await this.node.store.stage(args.config, (incoming, current) => {
       this.node.checkMemberPush(incoming, current, ctx.actor)
       fenceCheck(incoming, current, this.node.store.hash, this.node.promisedEpoch())
-    })
+    }, {derivedFrom})
     return {staged: staged.revision}
   }
 

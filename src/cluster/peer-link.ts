@@ -2,7 +2,7 @@
 // watched by SSH keepalives, the sync state, pushes that never overlap (a change during a push triggers one
 // more push) and the staging of a change before the primary commits it.
 import type {AdminClient} from '../protocol/admin-client.js'
-import {OperationError, PATHS, formatHostPort, type NodeStatus, type SyncResult, type SyncState} from '../protocol/index.js'
+import {DELTA_FORMAT, OperationError, PATHS, formatHostPort, type ConfigDelta, type ConfigRef, type NodeStatus, type PushStat, type SyncResult, type SyncState} from '../protocol/index.js'
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
 import {connectAsMember} from './member-client.js'
 
@@ -11,6 +11,11 @@ export interface LinkOwner {
   hash(): string
   /** The configuration as pushed; the owner serialises each revision once for all links. */
   serialize(config: ClusterConfig): string
+  /**
+   * The delta from the configuration `from` (what the secondary holds) to `target`, made once for all links;
+   * or why the full document must go (the base is no longer known here, the delta would be too large).
+   */
+  delta(from: ConfigRef | null, target: ClusterConfig, targetHash: string): {delta: ConfigDelta; bytes: number} | {reason: string}
   clusterPrivateKey: string
   /** Outgoing connections start from the node's own address, the one secondaries' filters allow. */
   localAddress: string
@@ -31,8 +36,12 @@ export class PeerLink {
   revision: number | null = null
   lastSynchronized: string | null = null
   error: string | null = null
-  /** What the secondary reported when the connection opened: version and readable schema. */
-  peer: {version: string; schemaVersion: number} | null = null
+  /** What the secondary reported when the connection opened: version, readable schema, delta format. */
+  peer: {version: string; schemaVersion: number; delta: boolean} | null = null
+  /** The configuration the secondary holds, as far as this primary knows: the base of the next delta. */
+  held: ConfigRef | null = null
+  /** The last push or stage sent (delta or full, bytes on the wire). */
+  lastPush: PushStat | null = null
   private client: AdminClient | undefined
   private connecting: Promise<AdminClient> | undefined
   private running: Promise<void> | undefined
@@ -83,11 +92,30 @@ export class PeerLink {
    * Phase one of a commit: the secondary writes `text` (the candidate configuration) to its config/staged.json
    * durably without applying it. Resolves when it did, rejects with why not.
    */
-  async stage(text: string): Promise<void> {
+  async stage(candidate: ClusterConfig, candidateHash: string, current: ConfigRef): Promise<void> {
     if (this.closed) throw new OperationError('unreachable', `${this.address}: link closed`)
     try {
       const client = await this.connect()
-      await client.exec('stage', {config: JSON.parse(text) as unknown})
+      // The base is what the secondary holds, which may be behind `current` (its push still on the way).
+      let reason = this.peer?.delta ? undefined : 'the secondary applies full documents only'
+      const d = reason ? {reason} : this.owner.delta(this.held ?? current, candidate, candidateHash)
+      if ('delta' in d) {
+        try {
+          await client.exec('stage', {delta: d.delta})
+          this.lastPush = {kind: 'stage', mode: 'delta', revision: candidate.revision, bytes: d.bytes}
+          this.owner.onContact(this.entry)
+          return
+        } catch (error) {
+          if (!(error instanceof OperationError) || error.code !== 'delta-base') throw error
+          this.held = null
+          reason = error.message
+        }
+      } else {
+        reason = d.reason
+      }
+      const body = JSON.stringify({config: candidate})
+      await client.exec('stage', body)
+      this.lastPush = {kind: 'stage', mode: 'full', revision: candidate.revision, bytes: Buffer.byteLength(body), reason}
       this.owner.onContact(this.entry)
     } catch (error) {
       if (error instanceof OperationError && error.code === 'fenced' && /epoch/.test(error.message)) {
@@ -133,6 +161,7 @@ export class PeerLink {
         const status = await client.exec<NodeStatus>('status', null)
         if (status.epoch > config.epoch || (status.promisedEpoch ?? 0) > config.epoch) return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
         this.owner.onContact(this.entry)
+        this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
         if (status.revision === config.revision && status.hash === hash && status.clusterId === config.clusterId) {
           return this.confirmed(config.revision)
         }
@@ -144,9 +173,12 @@ export class PeerLink {
         this.owner.log('info', 'drift found, overwriting', {server: this.address, revision: status.revision, primaryRevision: config.revision})
       }
       try {
-        await client.writeFile(PATHS.config, this.owner.serialize(config))
+        await this.push(client, config, hash)
       } catch (error) {
-        if (error instanceof OperationError && error.code === 'fenced' && /already in effect/.test(error.message)) return this.confirmed(config.revision)
+        if (error instanceof OperationError && error.code === 'fenced' && /already in effect/.test(error.message)) {
+          this.held = {epoch: config.epoch, revision: config.revision, hash}
+          return this.confirmed(config.revision)
+        }
         if (error instanceof OperationError && error.code === 'fenced' && /epoch/.test(error.message)) {
           const status = await client.exec<NodeStatus>('status', null)
           return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
@@ -154,10 +186,35 @@ export class PeerLink {
         throw error
       }
       this.owner.onContact(this.entry)
+      this.held = {epoch: config.epoch, revision: config.revision, hash}
       this.confirmed(config.revision)
     } catch (error) {
       this.failed(error as Error)
     }
+  }
+
+  /** Sends `config`: as a delta against what the secondary holds when it can, else the full document. */
+  private async push(client: AdminClient, config: ClusterConfig, hash: string): Promise<void> {
+    let reason: string | undefined = this.peer?.delta ? undefined : 'the secondary applies full documents only'
+    const d = reason ? {reason} : this.owner.delta(this.held, config, hash)
+    if ('delta' in d) {
+      try {
+        await client.exec('apply-delta', {delta: d.delta})
+        this.lastPush = {kind: 'push', mode: 'delta', revision: config.revision, bytes: d.bytes}
+        return
+      } catch (error) {
+        if (!(error instanceof OperationError) || error.code !== 'delta-base') throw error
+        // Its base is not what this primary believed (restored from a backup, edited by hand): send it whole.
+        this.owner.log('info', 'delta refused, pushing the full document', {server: this.address, revision: config.revision, reason: error.message})
+        this.held = null
+        reason = error.message
+      }
+    } else {
+      reason = d.reason
+    }
+    const text = this.owner.serialize(config)
+    await client.writeFile(PATHS.config, text)
+    this.lastPush = {kind: 'push', mode: 'full', revision: config.revision, bytes: Buffer.byteLength(text), reason}
   }
 
   /** The kept-open connection; concurrent callers (a push and a stage) share one attempt. */
@@ -183,7 +240,8 @@ export class PeerLink {
     })
     try {
       const status = await client.exec<NodeStatus>('status', null)
-      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1}
+      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1, delta: status.deltaSync === DELTA_FORMAT}
+      this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
       if (status.epoch > this.owner.config().epoch || (status.promisedEpoch ?? 0) > this.owner.config().epoch) {
         this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
       } else {

@@ -4,8 +4,10 @@
 // commit policy is met (a majority holds it, or, under `primary`, this node still knows it leads).
 import type {ClusterConfig, CommitPolicy, ServerEntry} from '../config/schema.js'
 import {serializeConfig} from '../config/store.js'
+import {configHash as contentHash} from '../config/config-text.js'
+import {diffConfig} from '../config/config-patch.js'
 import type {AdminClient} from '../protocol/admin-client.js'
-import {OperationError, formatHostPort, type CommitReport, type NodeProblem, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
+import {DELTA_FORMAT, OperationError, formatHostPort, type ConfigDelta, type ConfigRef, type CommitReport, type NodeProblem, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
 import {VERSION, type NodeRuntime} from '../daemon/node-runtime.js'
 import {connectAsMember} from './member-client.js'
 import {PeerLink} from './peer-link.js'
@@ -16,6 +18,10 @@ const CONCURRENCY = 32
 const STAGE_TIMEOUT_MS = 3000
 /** Once the policy is met, stragglers get this long, so the report of who holds the change is complete. */
 const STAGE_GRACE_MS = 150
+/** Revisions kept in memory as delta bases (a secondary a few changes behind still gets a delta). */
+const RECENT_BASES = 3
+/** A delta larger than this share of the full document is not worth it: the full document goes. */
+const MAX_DELTA_SHARE = 0.5
 
 /** The policy in effect: `auto` is majority with 3 or more members, primary with 2 (or 1). */
 export function effectivePolicy(config: ClusterConfig): Exclude<CommitPolicy, 'auto'> {
@@ -60,10 +66,15 @@ export class SyncEngine {
   private notListed: string | null = null
   private watch: NodeJS.Timeout | undefined
   private lastPullAt = 0
+  /** Recent configurations by content hash: the bases deltas are made against. */
+  private readonly recent = new Map<string, ClusterConfig>()
+  /** Deltas made, by "base hash>target hash": one per change, shared by every link. */
+  private readonly deltas = new Map<string, {delta: ConfigDelta; bytes: number} | {reason: string}>()
 
   constructor(private readonly node: NodeRuntime) {}
 
   start(): void {
+    this.remember(this.node.config, this.node.store.hash)
     this.node.serversDocument = () => this.serversDocument()
     this.node.store.on('change', (config: ClusterConfig, previous: ClusterConfig) => this.onChange(config, previous))
     this.node.store.commitGate = (candidate, current) => this.gate(candidate, current)
@@ -83,6 +94,32 @@ export class SyncEngine {
     clearInterval(this.watch)
     for (const l of this.links.values()) l.close()
     this.links.clear()
+  }
+
+  private remember(config: ClusterConfig, hash: string): void {
+    this.recent.delete(hash)
+    this.recent.set(hash, config)
+    while (this.recent.size > RECENT_BASES) this.recent.delete(this.recent.keys().next().value!)
+  }
+
+  /** The delta from what a secondary holds to `target`, or why the full document goes instead. */
+  private deltaFrom(from: ConfigRef | null, target: ClusterConfig, targetHash: string): {delta: ConfigDelta; bytes: number} | {reason: string} {
+    if (process.env.CLUSTER_SYNC_DELTA === '0') return {reason: 'delta sync is off (CLUSTER_SYNC_DELTA=0)'}
+    if (!from) return {reason: 'the revision the secondary holds is not known'}
+    const base = this.recent.get(from.hash)
+    if (!base || base.revision !== from.revision || base.epoch !== from.epoch) return {reason: `revision ${from.revision} (hash ${from.hash.slice(0, 12)}) is not a recent revision of this primary`}
+    const key = `${from.hash}>${targetHash}`
+    let made = this.deltas.get(key)
+    if (!made) {
+      const ops = diffConfig(base, target)
+      const delta: ConfigDelta = {format: DELTA_FORMAT, base: from, target: {epoch: target.epoch, revision: target.revision, hash: targetHash}, ops}
+      const bytes = Buffer.byteLength(JSON.stringify({delta}))
+      const full = bytes < 64 * 1024 ? Infinity : Buffer.byteLength(serializeConfig(target))
+      made = bytes > full * MAX_DELTA_SHARE ? {reason: `the delta would be ${bytes} bytes, more than half of the document's ${full}`} : {delta, bytes}
+      this.deltas.set(key, made)
+      while (this.deltas.size > 8) this.deltas.delete(this.deltas.keys().next().value!)
+    }
+    return made
   }
 
   /** This node granted a `promote` candidate a newer epoch: it stops acting as primary at once. */
@@ -150,7 +187,10 @@ export class SyncEngine {
     const policy = effectivePolicy(current)
     const majority = majorityOf(members)
     const required = policy === 'majority' ? majority - 1 : links.length > 0 && !this.confirmedRecently() ? 1 : 0
-    const text = serializeConfig(candidate)
+    serializeConfig(candidate) // the size rule: refused here, before any member is asked
+    const candidateHash = contentHash(candidate)
+    const base = {epoch: current.epoch, revision: current.revision, hash: this.node.store.hash}
+    this.remember(candidate, candidateHash)
     const acked: PeerLink[] = []
     const why = new Map<PeerLink, string>()
     await new Promise<void>((resolve) => {
@@ -167,7 +207,7 @@ export class SyncEngine {
         if (acked.length >= required && !grace) grace = setTimeout(finish, STAGE_GRACE_MS)
       }
       for (const l of links) {
-        l.stage(text).then(() => void acked.push(l), (error: Error) => void why.set(l, error.message)).finally(() => {
+        l.stage(candidate, candidateHash, base).then(() => void acked.push(l), (error: Error) => void why.set(l, error.message)).finally(() => {
           pending--
           check()
         })
@@ -215,7 +255,7 @@ export class SyncEngine {
     }
     for (const s of c.servers) {
       const l = this.links.get(s.nodeId)
-      servers.push({host: s.host, port: s.port, nodeId: s.nodeId, role: 'secondary', state: l?.state ?? 'syncing', revision: l?.revision ?? null, lastSynchronized: l?.lastSynchronized ?? null, error: l?.error ?? null, version: l?.peer?.version ?? null})
+      servers.push({host: s.host, port: s.port, nodeId: s.nodeId, role: 'secondary', state: l?.state ?? 'syncing', revision: l?.revision ?? null, lastSynchronized: l?.lastSynchronized ?? null, error: l?.error ?? null, version: l?.peer?.version ?? null, lastPush: l?.lastPush ?? null})
     }
     return {revision: c.revision, epoch: c.epoch, servers}
   }
@@ -229,6 +269,7 @@ export class SyncEngine {
 
   private onChange(config: ClusterConfig, previous: ClusterConfig): void {
     if (this.stopped) return
+    this.remember(config, this.node.store.hash)
     this.reconcile(config)
     if (this.node.role(config) === 'primary') {
       if (this.node.role(previous) !== 'primary' || config.epoch !== previous.epoch) {
@@ -259,6 +300,7 @@ export class SyncEngine {
       this.links.set(id, new PeerLink(entry, {
         config: () => this.node.config,
         hash: () => this.node.store.hash,
+        delta: (from, target, targetHash) => this.deltaFrom(from, target, targetHash),
         serialize: (c) => {
           if (this.serialized?.config !== c) this.serialized = {config: c, text: serializeConfig(c)}
           return this.serialized.text

@@ -6,9 +6,9 @@ import {EventEmitter} from 'node:events'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MAX_CONFIG_BYTES, OperationError} from '../protocol/index.js'
-import {contentHash} from './canonical-json.js'
+import {configHash as contentHash, configText} from './config-text.js'
 import {removeStaleTemps, writeFileAtomic} from './atomic-file.js'
-import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig} from './schema.js'
+import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig, type User} from './schema.js'
 
 export const HISTORY_LIMIT = 100
 
@@ -47,7 +47,7 @@ export function configPaths(dataDir: string) {
 
 /** The configuration's one encoding (files, history, pushes); refuses a document no member would accept. */
 export function serializeConfig(config: ClusterConfig, limit = MAX_CONFIG_BYTES): string {
-  const text = JSON.stringify(config, null, 2) + '\n'
+  const text = configText(config)
   const size = Buffer.byteLength(text)
   if (size > limit) {
     throw new OperationError('invalid', `the configuration would be ${size} bytes, more than the ${limit} bytes every member accepts (MAX_CONFIG_BYTES); the change was not made`, 'remove what is no longer needed (users, rules) or split the directory')
@@ -114,6 +114,10 @@ export class ConfigStore extends EventEmitter {
   handEdit: HandEdit | null = null
   /** Set by the sync engine on a primary; local changes pass it before they are written. */
   commitGate: CommitGate | undefined
+  /** inode:size:mtime:ctime of current.json as this store last wrote it (a hand edit changes them). */
+  private writtenStat: string | null = null
+  /** What config/staged.json holds, when this store wrote or removed it (null: no file); undefined: not known. */
+  private stagedRef: {epoch: number; revision: number} | null | undefined
 
   private constructor(readonly dataDir: string, config: ClusterConfig) {
     super()
@@ -150,6 +154,9 @@ export class ConfigStore extends EventEmitter {
   /** The hash of current.json on disk, read again now; flags (or clears) a hand edit. */
   async refreshDiskHash(): Promise<string> {
     if (this.writing > 0) return this.diskHash // a write in progress replaces the file: what it reads is no edit
+    // The file this store wrote, untouched since (same inode, size, change time): no need to read 20 MB again.
+    const seen = await fs.stat(this.paths.current, {bigint: true}).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, () => null)
+    if (seen !== null && seen === this.writtenStat && this.writing === 0) return this.diskHash
     const hash = await fileHash(this.paths.current)
     if (this.writing > 0) return this.diskHash
     if (hash === this.configHash) {
@@ -207,13 +214,7 @@ export class ConfigStore extends EventEmitter {
 
   private changeWith(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
     return this.serial(async () => {
-      if (baseRevision !== undefined && baseRevision !== this.config.revision) {
-        throw new OperationError(
-          'conflict',
-          `stale baseRevision ${baseRevision}: the configuration is at revision ${this.config.revision}`,
-          'read /config/current.json again, reapply your change and write it with the new baseRevision',
-        )
-      }
+      this.checkBase(baseRevision)
       const draft = structuredClone(this.config)
       const next = (mutate(draft) ?? draft) as ClusterConfig
       const candidate = {...next, revision: this.config.revision + 1} as Record<string, unknown>
@@ -227,14 +228,44 @@ export class ConfigStore extends EventEmitter {
   }
 
   /**
+   * A small local change without copying the whole configuration: `make` returns the next configuration built
+   * from the current one by copying only what it changes (the current one must stay as it is), or null for no
+   * change (nothing written). Only the changed users are validated again; otherwise as `change`.
+   */
+  edit<R>(make: (current: ClusterConfig) => {next: ClusterConfig; result: R} | {next: null; result: R}, ctx: ChangeContext, baseRevision?: number): Promise<{config: ClusterConfig; result: R; changed: boolean}> {
+    return this.serial(async () => {
+      this.checkBase(baseRevision)
+      const base = this.config
+      const made = make(base)
+      if (made.next === null) return {config: base, result: made.result, changed: false}
+      const candidate = {...made.next, revision: base.revision + 1, lastChange: {by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary}} as Record<string, unknown>
+      delete candidate.baseRevision
+      const valid = this.validate(candidate, base)
+      await this.commitGate?.(valid, base)
+      await this.persist(valid, ctx)
+      return {config: valid, result: made.result, changed: true}
+    })
+  }
+
+  private checkBase(baseRevision: number | undefined): void {
+    if (baseRevision !== undefined && baseRevision !== this.config.revision) {
+      throw new OperationError(
+        'conflict',
+        `stale baseRevision ${baseRevision}: the configuration is at revision ${this.config.revision}`,
+        'read /config/current.json again, reapply your change and write it with the new baseRevision',
+      )
+    }
+  }
+
+  /**
    * Replaces the configuration with one from the primary (or a rollback), keeping its revision and epoch.
    * `local`: a change made on this node (add-server on the primary): it passes the commit gate like `change`.
    */
-  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean; beforeWrite?: (incoming: ClusterConfig) => Promise<void>} = {}): Promise<ClusterConfig> {
+  replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean; beforeWrite?: (incoming: ClusterConfig) => Promise<void>; derivedFrom?: ClusterConfig} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
       const candidate = {...(next as Record<string, unknown>)}
       delete candidate.baseRevision
-      const valid = this.validate(candidate)
+      const valid = this.validate(candidate, opts.derivedFrom)
       check?.(valid, this.config)
       if (opts.local) await this.commitGate?.(valid, this.config)
       await opts.beforeWrite?.(valid)
@@ -244,11 +275,13 @@ export class ConfigStore extends EventEmitter {
   }
 
   /** Writes a change the primary proposes to config/staged.json (durable, not in effect) — phase one of a commit. */
-  stage(next: unknown, check: (incoming: ClusterConfig, current: ClusterConfig) => void): Promise<ClusterConfig> {
+  stage(next: unknown, check: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {derivedFrom?: ClusterConfig} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
-      const valid = this.validate({...(next as Record<string, unknown>)})
+      const valid = this.validate({...(next as Record<string, unknown>)}, opts.derivedFrom)
       check(valid, this.config)
+      this.stagedRef = undefined
       await writeFileAtomic(this.paths.staged, serializeConfig(valid))
+      this.stagedRef = {epoch: valid.epoch, revision: valid.revision}
       return valid
     })
   }
@@ -267,6 +300,7 @@ export class ConfigStore extends EventEmitter {
       const c = await readConfigFile(this.paths.staged).catch(() => null)
       if (!c || c.revision !== revision || c.epoch !== epoch) return false
       await fs.rm(this.paths.staged, {force: true})
+      this.stagedRef = null
       return true
     })
   }
@@ -336,9 +370,35 @@ export class ConfigStore extends EventEmitter {
       })
   }
 
-  private validate(candidate: unknown): ClusterConfig {
+  /**
+   * Validates a candidate; with `derivedFrom` (a validated configuration the candidate shares user objects
+   * with), the users it shares are taken as they are and only the others are checked again.
+   */
+  private validate(candidate: unknown, derivedFrom?: ClusterConfig): ClusterConfig {
     try {
-      return validateConfig(candidate)
+      const c = candidate as Record<string, unknown>
+      if (!derivedFrom || !Array.isArray(c.users)) return validateConfig(candidate)
+      const users = c.users as User[]
+      const known = new Set<User>(derivedFrom.users)
+      const at: number[] = []
+      const changed = users.filter((u, i) => !known.has(u) && at.push(i) > 0)
+      let valid: ClusterConfig
+      try {
+        valid = validateConfig({...c, users: changed})
+      } catch (error) {
+        // Name the entry as it is in the whole document, not in the part checked again.
+        const m = error instanceof ConfigValidationError ? /^users\[(\d+)\](.*)$/.exec(error.field) : null
+        if (m) throw new ConfigValidationError(`users[${at[Number(m[1])]}]${m[2]}`, (error as ConfigValidationError).message.slice(m[0].length + 2))
+        throw error
+      }
+      let k = 0
+      const all = users.map((u) => (known.has(u) ? u : valid.users[k++]))
+      const names = new Set<string>()
+      all.forEach((u, i) => {
+        if (names.has(u.name)) throw new ConfigValidationError(`users[${i}].name`, `duplicate name "${u.name}"`)
+        names.add(u.name)
+      })
+      return {...valid, users: all}
     } catch (error) {
       if (error instanceof ConfigValidationError) {
         throw new OperationError('invalid', `invalid configuration: ${error.message}`, 'fix the field named and write the configuration again')
@@ -369,8 +429,10 @@ export class ConfigStore extends EventEmitter {
       // Two independent durable replacements (temp, fsync, rename, dir fsync) side by side: half the chain of fs
       // round trips each push waits for. current.json decides: once it is replaced the revision is in effect,
       // and a failed history copy only leaves that revision out of `config history`.
+      this.writtenStat = null
       const [, current] = await Promise.allSettled([writeFileAtomic(path.join(p.history, `${config.revision}.json`), text), writeFileAtomic(p.current, text)])
       if (current.status === 'rejected') throw current.reason
+      this.writtenStat = await fs.stat(p.current, {bigint: true}).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, () => null)
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       const hint = e.code === 'ENOSPC' ? 'free space on the disk holding the data directory' : 'check the data directory\'s permissions and disk'
@@ -383,8 +445,14 @@ export class ConfigStore extends EventEmitter {
     this.configHash = contentHash(config)
     this.diskHash = this.configHash
     this.handEdit = null
-    const staged = await readConfigFile(p.staged).catch(() => null)
-    if (staged && !newerThan(staged, config)) await fs.rm(p.staged, {force: true}).catch(() => {})
+    // The staged change this store wrote is known without reading it (20 MB with a large directory).
+    const staged = this.stagedRef !== undefined ? this.stagedRef : await readConfigFile(p.staged).catch(() => null)
+    if (staged && !newerThan(staged, config)) {
+      await fs.rm(p.staged, {force: true}).catch(() => {})
+      this.stagedRef = null
+    } else if (staged === null) {
+      this.stagedRef = null
+    }
     const record: AuditRecord = {
       by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary,
       revision: config.revision, epoch: config.epoch, hash: this.configHash,

@@ -13,6 +13,7 @@ import {formatHostPort} from '../protocol/index.js'
 import {Membership} from '../cluster/membership.js'
 import {registerProbe} from '../cluster/probe.js'
 import {registerDrain} from '../cluster/drain.js'
+import {registerUserEdits} from '../cluster/user-edits.js'
 import {registerBans} from '../cluster/bans.js'
 import {SyncEngine} from '../cluster/sync-engine.js'
 import {PromiseBook} from '../cluster/election.js'
@@ -76,6 +77,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   store.on('hand-edit', (edit: {fileRevision: number | null}) => log.error('config/current.json was changed outside the cluster: not serving it; the recorded revision stays in effect until the primary repairs the file', {revision: store.current.revision, fileRevision: edit.fileRevision}))
   registerProbe(runtime)
   registerDrain(runtime)
+  registerUserEdits(runtime)
   registerBans(runtime)
 
   // With workers the supervisor keeps the listeners and the gate; the sessions run in the workers.

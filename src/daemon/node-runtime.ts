@@ -3,12 +3,15 @@
 import {REDACTED, SCHEMA_VERSION, type ClusterConfig} from '../config/schema.js'
 import type {NodeSettings} from '../config/node-dir.js'
 import type {ConfigStore} from '../config/store.js'
-import {contentHash} from '../config/canonical-json.js'
+import {configHash as contentHash} from '../config/config-text.js'
+import {applyPatch, PatchError, type PatchOp} from '../config/config-patch.js'
 import type {Defender} from '../net/defender.js'
 import {IpFilter} from '../net/ip-filter.js'
 import {
+  DELTA_FORMAT,
   OperationError,
   formatHostPort,
+  type ConfigDelta,
   type CommitReport,
   type NodeProblem,
   type NodeStatus,
@@ -182,6 +185,7 @@ export class NodeRuntime {
       promisedEpoch: this.promisedEpoch(),
       lastCommit: this.role() === 'primary' ? this.commitReport() : null,
       problems: this.problems(),
+      deltaSync: DELTA_FORMAT,
     }
   }
 
@@ -249,7 +253,7 @@ export class NodeRuntime {
   }
 
   /** A configuration pushed by the primary (cluster key): accepted only if not older (fencing). */
-  async applyPush(doc: Record<string, unknown>, actor: Actor): Promise<ClusterConfig> {
+  async applyPush(doc: Record<string, unknown>, actor: Actor, derivedFrom?: ClusterConfig): Promise<ClusterConfig> {
     await this.store.refreshDiskHash()
     let demotedFrom: ClusterConfig | undefined
     let lost: ClusterConfig[] = []
@@ -262,13 +266,42 @@ export class NodeRuntime {
       }
       if (verdict === 'repair') this.log.warn('repairing config/current.json: the primary rewrites the hand-edited file', {revision: incoming.revision})
       if (incoming.epoch > current.epoch) demotedFrom = current
-    }, {beforeWrite: async (incoming) => {
+    }, {derivedFrom, beforeWrite: async (incoming) => {
       if (incoming.epoch > this.config.epoch) lost = await this.keepDiverged(incoming)
     }})
     if (lost.length > 0 && applied.primary) this.onDiverged(lost, applied.primary)
     if (demotedFrom && this.role(demotedFrom) === 'primary') this.log.warn('demoted by a newer epoch', {epoch: applied.epoch, revision: applied.revision})
     this.lastSynchronized = new Date().toISOString()
     return applied
+  }
+
+  /**
+   * The document a delta from the primary makes of the configuration in effect here. Refused ('delta-base',
+   * nothing changed) when this node does not hold the delta's base, or when the result is not the target
+   * (its content hash differs): the primary then sends the full document.
+   */
+  resolveDelta(raw: unknown): {doc: Record<string, unknown>; base: ClusterConfig} {
+    const d = raw as Partial<ConfigDelta> | null
+    if (!d || typeof d !== 'object' || d.format !== DELTA_FORMAT || !d.base || !d.target || !Array.isArray(d.ops) || typeof d.target.hash !== 'string') {
+      throw new OperationError('invalid', `"delta" is missing or not of format ${DELTA_FORMAT}`, 'send the full document')
+    }
+    const current = this.config
+    const {base, target} = d
+    if (current.epoch !== base.epoch || current.revision !== base.revision || this.store.hash !== base.hash) {
+      throw new OperationError('delta-base', `this node holds revision ${current.revision} of epoch ${current.epoch} (hash ${this.store.hash.slice(0, 12)}), not the delta's base revision ${base.revision} of epoch ${base.epoch} (hash ${String(base.hash).slice(0, 12)}); nothing was applied`, 'send the full document')
+    }
+    let doc: Record<string, unknown>
+    try {
+      doc = applyPatch(current as unknown as Record<string, unknown>, d.ops as PatchOp[])
+    } catch (error) {
+      if (!(error instanceof PatchError)) throw error
+      throw new OperationError('delta-base', `the delta does not apply to revision ${current.revision} here (${error.message}); nothing was applied`, 'send the full document')
+    }
+    const hash = contentHash(doc)
+    if (hash !== target.hash || doc.revision !== target.revision || doc.epoch !== target.epoch) {
+      throw new OperationError('delta-base', `the delta applied to revision ${current.revision} gives a document with hash ${hash.slice(0, 12)}, not the target's ${target.hash.slice(0, 12)} (revision ${target.revision}); nothing was applied`, 'send the full document')
+    }
+    return {doc, base: current}
   }
 
   /** Before a newer epoch replaces this node's lineage: its revisions the new one never had go to config/diverged/. */

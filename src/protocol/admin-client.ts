@@ -220,8 +220,11 @@ export class AdminClient {
     }), `the listing of ${path}`)
   }
 
-  /** Runs an exec action; progress events go to `onProgress`; resolves with the result or throws its error. */
-  async exec<T>(command: string, args: object | null, onProgress?: (e: ProgressEvent) => void): Promise<T> {
+  /**
+   * Runs an exec action; progress events go to `onProgress`; resolves with the result or throws its error.
+   * `args` is an object, or its JSON text when the caller has it already (a large document, encoded once).
+   */
+  async exec<T>(command: string, args: object | string | null, onProgress?: (e: ProgressEvent) => void): Promise<T> {
     const during = `\`${command}\``
     const channel = await this.guard(new Promise<ClientChannel>((resolve, reject) => {
       this.client.exec(command, (err, ch) => (err ? reject(new OperationError('refused', `exec ${command} refused: ${err.message}`)) : resolve(ch)))
@@ -257,7 +260,8 @@ export class AdminClient {
         }
         reject(new OperationError('internal', `exec ${command} ended without a result (exit ${exitCode ?? EXEC_EXIT.failed})`))
       })
-      if (args) channel.end(JSON.stringify(args))
+      if (typeof args === 'string') channel.end(args)
+      else if (args) channel.end(JSON.stringify(args))
       else channel.end()
     }), during)
   }

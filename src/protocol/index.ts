@@ -32,7 +32,7 @@ export const PATHS = {
 export const STRIPE_EXEC_COMMANDS = ['stripe-status', 'stripe-rescan', 'stripe-verify', 'stripe-remove-node', 'stripe-rebalance'] as const
 
 /** Exec requests the admin endpoint understands. */
-export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear', ...STRIPE_EXEC_COMMANDS] as const
+export const EXEC_COMMANDS = ['status', 'add-server', 'remove-server', 'sync', 'probe', 'promote', 'rollback', 'demote', 'drain', 'bans', 'bans-clear', 'users-edit', ...STRIPE_EXEC_COMMANDS] as const
 export type ExecCommand = (typeof EXEC_COMMANDS)[number]
 
 export type Role = 'standalone' | 'primary' | 'secondary'
@@ -75,6 +75,8 @@ export interface NodeStatus {
   problems?: NodeProblem[]
   /** The file-service worker processes (absent when sessions run in the supervisor). */
   workers?: WorkerStatus[]
+  /** The delta format this node applies (`apply-delta`, `stage` with `delta`); absent: full documents only. */
+  deltaSync?: number
 }
 
 export interface NodeProblem {
@@ -140,6 +142,42 @@ export interface ServerInfo {
   error: string | null
   /** The node's software version, when known (a mismatch shows during rolling upgrades). */
   version?: string | null
+  /** The last push or stage sent to it: a delta or the full document, and its size on the wire. */
+  lastPush?: PushStat | null
+}
+
+/** One push or stage as the primary sent it. */
+export interface PushStat {
+  kind: 'push' | 'stage'
+  mode: 'delta' | 'full'
+  revision: number
+  /** Bytes of the request: the delta's JSON or the full document. */
+  bytes: number
+  /** Why the full document went instead of a delta (no base, the base refused, too large), when it did. */
+  reason?: string
+}
+
+/** The delta format of this version (`NodeStatus.deltaSync`). */
+export const DELTA_FORMAT = 1
+
+/** A configuration as a delta names it: epoch, revision and content hash (sha256 of the canonical JSON). */
+export interface ConfigRef {
+  epoch: number
+  revision: number
+  hash: string
+}
+
+/**
+ * A change sent as a patch against a revision the member holds (`apply-delta`, `stage`): `ops` turn the
+ * `base` into the `target`, whose content hash the member checks before it uses the result. The operations
+ * are config-patch.ts's: `set`/`remove` at a path, `insert` into a keyed array; a path step is a member name,
+ * an index, or a selector `{"name": "alice"}` for an entry of an array of named entries.
+ */
+export interface ConfigDelta {
+  format: number
+  base: ConfigRef
+  target: ConfigRef
+  ops: unknown[]
 }
 
 export interface ServersDocument {
@@ -166,6 +204,7 @@ export const ERROR_CODES = [
   'filtered', // closed by an IP filter before the banner
   'banned', // closed before the banner because the address is banned after failed logins (the node said so)
   'refused', // the peer refused the operation for another reason
+  'delta-base', // a delta's base is not the revision in effect there, or its result has another hash: send the full document
   'io', // disk full, permission, …
   'unknown-command',
   'internal',
@@ -293,6 +332,35 @@ export interface DrainResult {
   /** False when the node was already in the requested state. */
   changed: boolean
 }
+/**
+ * `users-edit` on the primary: one user changed without moving the configuration (the CLI's users add,
+ * passwd and remove). `lookup` changes nothing. With `baseRevision`, refused as a conflict unless the
+ * configuration is still at that revision (what a read-modify-write of current.json gives).
+ */
+export interface UsersEditRequest {
+  action: 'lookup' | 'add' | 'passwd' | 'remove'
+  name: string
+  /** add, passwd: the scrypt hash made by the client (never a clear password); add: null for key-only. */
+  passwordHash?: string | null
+  publicKeys?: string[]
+  home?: string
+  permissions?: string[]
+  /** add: an existing user of that name is left as it is (changed: false) instead of refused. */
+  ifMissing?: boolean
+  baseRevision?: number
+  /** For history and audit; default "users ACTION NAME". */
+  summary?: string
+}
+export interface UsersEditResult {
+  revision: number
+  changed: boolean
+  /** The user after the change (remove: as it was; lookup: as it is), its hash shown as "<redacted>"; null: none. */
+  user: {name: string; passwordHash: string | null; publicKeys: string[]; home: string; permissions: string[]; disabled: boolean} | null
+  passwordPolicy: {minLength: number}
+  /** Who holds the change (the commit report), when it made one. */
+  commit: CommitReport | null
+}
+
 export interface RollbackRequest {
   revision: number
 }

@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 import {ClusterCommand} from '../../cli/cluster-command.js'
-import {editConfig, readConfig} from '../../cli/config-edit.js'
-import {addUser, parsePermissions, readPublicKeyFiles, userSummary, type UserSummary} from '../../cli/user-edit.js'
+import {addUserOnPrimary} from '../../cli/remote-user-edit.js'
+import {parsePermissions, readPublicKeyFiles, userSummary, type UserSummary} from '../../cli/user-edit.js'
 import {userPasswordHash} from '../../cli/user-password.js'
+import type {User} from '../../config/schema.js'
 
 export default class UsersAdd extends ClusterCommand<typeof UsersAdd> {
   static override summary = 'Add a file-service user (on the primary, so on every node)'
@@ -30,19 +31,16 @@ Permissions: a comma-separated list of list, download, upload, overwrite, delete
     const permissions = f.permissions === undefined ? undefined : parsePermissions(f.permissions)
     const publicKeys = await readPublicKeyFiles(f['public-key'] ?? [])
     const client = await this.connect(this.primaryTarget())
-    const current = await readConfig(client)
-    const existing = current.users.find((u) => u.name === name)
-    if (existing && f['if-missing']) {
-      this.say(`User ${name} exists already: left as it is (--if-missing), revision ${current.revision}`)
-      return {revision: current.revision, user: userSummary(existing), unchanged: true}
+    // The primary adds it (a small edit there, not the whole configuration here and back); the password is
+    // asked for only once the name is known to be free.
+    const added = await addUserOnPrimary(client, {name, publicKeys, home: f.home, permissions, ifMissing: f['if-missing']}, (minLength) =>
+      userPasswordHash({flag: f.password, interactive: this.interactive, required: publicKeys.length === 0, name, minLength}))
+    const user = userSummary(added.user as User)
+    if (added.unchanged) {
+      this.say(`User ${name} exists already: left as it is (--if-missing), revision ${added.revision}`)
+      return {revision: added.revision, user, unchanged: true}
     }
-    if (existing) addUser(structuredClone(current), {name, passwordHash: null, publicKeys: ['-']}) // "already exists", before any prompt
-    const passwordHash = await userPasswordHash({flag: f.password, interactive: this.interactive, required: publicKeys.length === 0, name, minLength: current.passwordPolicy?.minLength})
-    let user: UserSummary | undefined
-    const config = await editConfig(client, (c) => {
-      user = userSummary(addUser(c, {name, passwordHash, publicKeys, home: f.home, permissions}))
-    }, `users add ${name}`)
-    this.say(`${this.paint.ok('Added')} user ${name} (home ${user!.home}, ${user!.hasPassword ? 'password' : 'no password'}, ${publicKeys.length} key(s)) at revision ${config.revision}`)
-    return {revision: config.revision, user: user!}
+    this.say(`${this.paint.ok('Added')} user ${name} (home ${user.home}, ${user.hasPassword ? 'password' : 'no password'}, ${publicKeys.length} key(s)) at revision ${added.revision}`)
+    return {revision: added.revision, user}
   }
 }

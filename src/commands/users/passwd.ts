@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {ClusterCommand} from '../../cli/cluster-command.js'
-import {editConfig, readConfig} from '../../cli/config-edit.js'
-import {findUser, setPasswordHash} from '../../cli/user-edit.js'
+import {setPasswordOnPrimary} from '../../cli/remote-user-edit.js'
 import {userPasswordHash} from '../../cli/user-password.js'
 
 export default class UsersPasswd extends ClusterCommand<typeof UsersPasswd> {
@@ -19,10 +18,7 @@ export default class UsersPasswd extends ClusterCommand<typeof UsersPasswd> {
   async run(): Promise<{revision: number; user: string}> {
     const {name} = this.args
     const client = await this.connect(this.primaryTarget())
-    const current = await readConfig(client)
-    findUser(current, name) // fail on a wrong name before prompting
-    const hash = await userPasswordHash({flag: this.flags.password, interactive: this.interactive, required: true, name, minLength: current.passwordPolicy?.minLength})
-    const config = await editConfig(client, (c) => void setPasswordHash(c, name, hash!), `users passwd ${name}`)
+    const config = await setPasswordOnPrimary(client, name, (minLength) => userPasswordHash({flag: this.flags.password, interactive: this.interactive, required: true, name, minLength}))
     this.say(`${this.paint.ok('Changed')} the password of ${name} at revision ${config.revision}`)
     return {revision: config.revision, user: name}
   }

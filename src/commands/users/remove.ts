@@ -1,9 +1,8 @@
 import {Args} from '@oclif/core'
 import {cancelled, usageError} from '../../cli/base-command.js'
 import {ClusterCommand} from '../../cli/cluster-command.js'
-import {editConfig, readConfig} from '../../cli/config-edit.js'
+import {removeUserOnPrimary} from '../../cli/remote-user-edit.js'
 import {confirm} from '../../cli/ui/prompt.js'
-import {findUser, removeUser} from '../../cli/user-edit.js'
 
 export default class UsersRemove extends ClusterCommand<typeof UsersRemove> {
   static override summary = 'Remove a file-service user (on the primary, so on every node)'
@@ -17,11 +16,9 @@ export default class UsersRemove extends ClusterCommand<typeof UsersRemove> {
   async run(): Promise<{revision: number; removed: string}> {
     const {name} = this.args
     const client = await this.connect(this.primaryTarget())
-    if (this.interactive) {
-      findUser(await readConfig(client), name) // say "no such user" before asking
-      if (!(await confirm(`Remove user ${name} from every node?`))) throw cancelled()
-    }
-    const config = await editConfig(client, (c) => void removeUser(c, name), `users remove ${name}`)
+    const config = await removeUserOnPrimary(client, name, async () => {
+      if (this.interactive && !(await confirm(`Remove user ${name} from every node?`))) throw cancelled()
+    })
     this.say(`${this.paint.ok('Removed')} user ${name} at revision ${config.revision}; its files were left in place`)
     return {revision: config.revision, removed: name}
   }

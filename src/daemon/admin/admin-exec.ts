@@ -1,11 +1,13 @@
 // Exec requests on the admin endpoint: `COMMAND [JSON]`, arguments inline or on stdin; newline-delimited
 // JSON progress events, then one result object; exit status 0 ok, 1 failed, 2 unknown command or bad request.
 import type {ServerChannel} from 'ssh2'
-import {EXEC_EXIT, OperationError, type ExecLine} from '../../protocol/index.js'
+import {EXEC_EXIT, MAX_CONFIG_BYTES, OperationError, type ExecLine} from '../../protocol/index.js'
 import type {Logger} from '../log.js'
 import type {Actor, NodeRuntime} from '../node-runtime.js'
 
 const MAX_STDIN = 1024 * 1024
+/** The primary stages full documents (a member without the delta's base): as large as a configuration. */
+const MAX_MEMBER_STDIN = MAX_CONFIG_BYTES + 64 * 1024
 /** Commands that take no arguments answer at once, without waiting for stdin to close. */
 const NO_ARGS = new Set(['status', 'demote'])
 
@@ -52,13 +54,15 @@ export function runExec(channel: ServerChannel, commandLine: string, node: NodeR
   if (inline !== '' || NO_ARGS.has(name)) return void run(inline)
   const chunks: Buffer[] = []
   let size = 0
+  // add-server's `join` carries the primary's whole configuration to the new secondary
+  const limit = actor.kind === 'cluster' || name === 'join' ? MAX_MEMBER_STDIN : MAX_STDIN
   channel.on('data', (d: Buffer) => {
     size += d.length
-    if (size <= MAX_STDIN) chunks.push(d)
+    if (size <= limit) chunks.push(d)
   })
   channel.once('end', () => {
-    if (size > MAX_STDIN) {
-      send({error: {code: 'invalid', message: `arguments larger than ${MAX_STDIN} bytes`}})
+    if (size > limit) {
+      send({error: {code: 'invalid', message: `arguments larger than ${limit} bytes`}})
       return finish(EXEC_EXIT.badRequest)
     }
     void run(Buffer.concat(chunks).toString('utf8'))

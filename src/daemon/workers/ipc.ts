@@ -1,6 +1,7 @@
 // Messages between the supervisor and its file-service workers (child_process IPC, advanced serialization,
 // so Buffers and whole configuration documents travel as they are; sockets travel as handles).
 import type {ClusterConfig} from '../../config/schema.js'
+import type {PatchOp} from '../../config/config-patch.js'
 import type {NodeSettings} from '../../config/node-dir.js'
 
 /** The listeners the supervisor accepts on and hands to a worker. */
@@ -10,6 +11,8 @@ export type ToWorker =
   | {t: 'init'; id: number; dataDir: string; settings: NodeSettings; config: ClusterConfig; draining: boolean; bans: {address: string; until: number}[]}
   /** A new configuration: the worker applies it, then acks with the same seq. */
   | {t: 'config'; seq: number; config: ClusterConfig}
+  /** The same as a patch against the configuration the worker runs (`base`); `stale` in the ack if it runs another. */
+  | {t: 'config-delta'; seq: number; base: {epoch: number; revision: number}; ops: PatchOp[]}
   /** An admitted connection (the handle rides with the message); `head` holds bytes already read past a PROXY header. */
   | {t: 'socket'; listener: FileListener; admission: number; address: string; head: Buffer | null}
   | {t: 'ban'; address: string; until: number}
@@ -23,7 +26,7 @@ export type ToWorker =
 
 export type FromWorker =
   | {t: 'ready'}
-  | {t: 'config-ack'; seq: number}
+  | {t: 'config-ack'; seq: number; stale?: boolean}
   /** The connection of that admission has authenticated / has closed. */
   | {t: 'authenticated'; admission: number}
   | {t: 'release'; admission: number}

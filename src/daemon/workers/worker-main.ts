@@ -3,6 +3,7 @@
 // configuration; bans and connection counts are the supervisor's, reported to it as they happen.
 import type {Socket} from 'node:net'
 import type {ClusterConfig, DefenderSettings} from '../../config/schema.js'
+import {applyPatch} from '../../config/config-patch.js'
 import {Defender} from '../../net/defender.js'
 import {admission, type Admission} from '../../net/connection-gate.js'
 import {FtpService} from '../ftp/ftp-service.js'
@@ -110,6 +111,17 @@ async function main(): Promise<void> {
   await sftp.start()
   await ftp.start()
   await web.start()
+  const applyConfig = (config: ClusterConfig, seq: number) => {
+    const previous = source.current
+    source.current = config
+    defender.update(config.defender)
+    budget(config)
+    Promise.allSettled([sftp.reload(config, previous), Promise.resolve(ftp.reload(config, previous)), web.reload(config)])
+      .then((results) => {
+        for (const r of results) if (r.status === 'rejected') log.error('reload failed', {error: (r.reason as Error).message})
+      })
+      .finally(() => send({t: 'config-ack', seq}))
+  }
 
   let stopping = false
   process.on('message', (m: ToWorker, handle?: Socket) => {
@@ -127,17 +139,19 @@ async function main(): Promise<void> {
         else ftp.adopt(handle, admission, m.listener === 'ftps')
         return
       }
-      case 'config': {
-        const previous = source.current
-        source.current = m.config
-        defender.update(m.config.defender)
-        budget(m.config)
-        Promise.allSettled([sftp.reload(m.config, previous), Promise.resolve(ftp.reload(m.config, previous)), web.reload(m.config)])
-          .then((results) => {
-            for (const r of results) if (r.status === 'rejected') log.error('reload failed', {error: (r.reason as Error).message})
-          })
-          .finally(() => send({t: 'config-ack', seq: m.seq}))
-        return
+      case 'config':
+        return applyConfig(m.config, m.seq)
+      case 'config-delta': {
+        // A patch against what this worker runs: with a large directory, a few bytes instead of the document.
+        const c = source.current
+        if (c.revision !== m.base.revision || c.epoch !== m.base.epoch) return send({t: 'config-ack', seq: m.seq, stale: true})
+        let next: ClusterConfig
+        try {
+          next = applyPatch(c, m.ops)
+        } catch {
+          return send({t: 'config-ack', seq: m.seq, stale: true})
+        }
+        return applyConfig(next, m.seq)
       }
       case 'ban':
         return defender.mirrorBan(m.address, m.until)

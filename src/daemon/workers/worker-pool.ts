@@ -6,6 +6,7 @@ import type {Socket} from 'node:net'
 import {fileURLToPath} from 'node:url'
 import type {NodeSettings} from '../../config/node-dir.js'
 import type {ClusterConfig} from '../../config/schema.js'
+import {diffConfig, type PatchOp} from '../../config/config-patch.js'
 import type {Admission} from '../../net/connection-gate.js'
 import type {Defender} from '../../net/defender.js'
 import type {Logger} from '../log.js'
@@ -38,6 +39,8 @@ interface Worker {
   rssBytes: number
   sessionsReported: number
   webSessionsReported: number
+  /** The configuration this worker runs (sent at init or acknowledged): the base of the next delta. */
+  runs: ClusterConfig | null
 }
 
 export interface WorkerPoolOptions {
@@ -58,12 +61,14 @@ export class WorkerPool {
   private seq = 0
   private stopping = false
   private readonly waiters = new Map<string, () => void>()
+  /** Config acks that said the worker runs another base than the delta's: it gets the full document. */
+  private readonly stale = new Set<string>()
   private readonly log: Logger
 
   constructor(private readonly opts: WorkerPoolOptions) {
     this.log = opts.log.child('workers')
     for (let id = 1; id <= opts.count; id++) {
-      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), checks: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0, webSessionsReported: 0})
+      this.workers.push({id, child: null, state: 'stopped', admissions: new Map(), checks: new Map(), restarts: 0, failuresInARow: 0, startedAt: 0, lastExit: null, cpuMicros: 0, rssBytes: 0, sessionsReported: 0, webSessionsReported: 0, runs: null})
     }
   }
 
@@ -100,9 +105,22 @@ export class WorkerPool {
   /** Sends a new configuration to every worker; resolves once each applied it (or timed out and is restarted). */
   async broadcastConfig(config: ClusterConfig): Promise<void> {
     const seq = ++this.seq
+    // A patch against what each worker runs (made once per base): a one-user change is not a 20 MB message.
+    const deltas = new Map<ClusterConfig, PatchOp[]>()
     await Promise.all(
       this.workers.filter((w) => w.state === 'up').map(async (w) => {
-        const acked = await this.request(w, {t: 'config', seq, config}, `config-${w.id}-${seq}`, CONFIG_ACK_TIMEOUT_MS)
+        const key = `config-${w.id}-${seq}`
+        const base = w.runs
+        let acked: boolean
+        if (base && base !== config) {
+          let ops = deltas.get(base)
+          if (!ops) deltas.set(base, (ops = diffConfig(base, config)))
+          acked = await this.request(w, {t: 'config-delta', seq, base: {epoch: base.epoch, revision: base.revision}, ops}, key, CONFIG_ACK_TIMEOUT_MS)
+          if (acked && this.stale.delete(key)) acked = await this.request(w, {t: 'config', seq, config}, key, CONFIG_ACK_TIMEOUT_MS)
+        } else {
+          acked = await this.request(w, {t: 'config', seq, config}, key, CONFIG_ACK_TIMEOUT_MS)
+        }
+        if (acked) w.runs = config
         if (!acked && w.state === 'up') {
           this.log.error('worker did not apply a configuration in time; restarting it', {worker: w.id, revision: config.revision})
           w.child?.kill('SIGKILL')
@@ -187,6 +205,7 @@ export class WorkerPool {
     child.on('error', (error) => this.log.warn('worker channel error', {worker: w.id, error: error.message}))
     child.once('exit', (code, signal) => this.onExit(w, child, code, signal))
     const c = this.opts.config()
+    w.runs = c
     this.post(w, {t: 'init', id: w.id, dataDir: this.opts.dataDir, settings: this.opts.settings, config: c, draining: this.opts.draining(), bans: this.opts.defender.bans().map((b) => ({address: b.address, until: Date.now() + b.secondsLeft * 1000}))})
     return ready.then(() => {
       w.state = 'up'
@@ -224,6 +243,7 @@ export class WorkerPool {
       case 'ready':
         return this.resolve(`ready-${w.id}`)
       case 'config-ack':
+        if (m.stale) this.stale.add(`config-${w.id}-${m.seq}`)
         return this.resolve(`config-${w.id}-${m.seq}`)
       case 'stats':
         w.cpuMicros = m.cpuMicros
