@@ -2,6 +2,7 @@
 // `cluster node start` processes joined by `add-server`, with the stripe section written on the primary.
 // Plus a minimal FTP control client whose data sockets the test owns (to check where data came from).
 import {once} from 'node:events'
+import {readdirSync} from 'node:fs'
 import {createServer, connect, type Server, type Socket} from 'node:net'
 import {connect as tlsConnect} from 'node:tls'
 import path from 'node:path'
@@ -25,6 +26,34 @@ export interface StripeCluster {
   ready(timeoutMs?: number): Promise<void>
   url(pathName?: string): string
   stop(): Promise<void>
+}
+
+/** Pieces under a stripe data directory (sidecars and part files start with a dot); 0 if it does not exist. */
+export function piecesUnder(dir: string): number {
+  let n = 0
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, {withFileTypes: true})) {
+      if (e.isDirectory()) walk(path.join(d, e.name))
+      else if (!e.name.startsWith('.')) n += 1
+    }
+  }
+  try {
+    walk(dir)
+  } catch {}
+  return n
+}
+
+/** Pieces on a test node's disk (its default stripe directory). */
+export const pieceCount = (node: TestNode): number => piecesUnder(path.join(node.dir, 'files', '.stripe', 'data'))
+
+/** One admin exec on `host` (the gateway's answers, without a CLI process per poll). */
+export async function adminExec<T>(host: string, command: string, args: object | null = null): Promise<T> {
+  const c = await admin(host)
+  try {
+    return await c.exec<T>(command, args)
+  } finally {
+    c.close()
+  }
 }
 
 async function admin(host: string): Promise<AdminClient> {

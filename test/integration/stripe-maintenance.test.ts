@@ -4,7 +4,7 @@
 // kill -9 after 1,000 STORs is stripe-gateway-kill.test.ts (its own time budget).
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
@@ -14,6 +14,7 @@ import {PATHS, type NodeStatus, type StripeStatus} from '../../src/protocol/inde
 import {runCli} from '../helpers/cli.js'
 import {killAll, run} from '../helpers/ftp-fixture.js'
 import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
+import {piecesUnder} from '../helpers/stripe-cluster.js'
 import {needs} from '../helpers/tools.js'
 
 const G = '127.0.75.2'
@@ -30,20 +31,6 @@ async function admin<T>(host: string, fn: (c: AdminClient) => Promise<T>): Promi
   } finally {
     c.close()
   }
-}
-
-function pieceCount(dir: string): number {
-  let n = 0
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, {withFileTypes: true})) {
-      if (e.isDirectory()) walk(path.join(d, e.name))
-      else if (!e.name.startsWith('.')) n += 1
-    }
-  }
-  try {
-    walk(dir)
-  } catch {}
-  return n
 }
 
 const skip = needs('curl')
@@ -136,9 +123,9 @@ describe('stripe maintenance (gateway + 3 storage nodes, replicas 2)', {skip}, (
     const live = s.nodes.filter((n) => n.state === 'up')
     assert.equal(live.reduce((a, n) => a + n.files, 0), 120, 'every file has two live copies again')
     const victimData = path.join(victim.dir, 'files', '.stripe', 'data')
-    assert.ok(pieceCount(victimData) > 0, 'the dead node still holds its old copies on disk')
+    assert.ok(piecesUnder(victimData) > 0, 'the dead node still holds its old copies on disk')
     await victim.start()
-    await pollUntil(async () => ((await status()).nodes[1].state === 'up' && pieceCount(victimData) === 0 ? true : undefined), 'remerge to drop the returning node\'s surplus copies', 60_000, 500)
+    await pollUntil(async () => ((await status()).nodes[1].state === 'up' && piecesUnder(victimData) === 0 ? true : undefined), 'remerge to drop the returning node\'s surplus copies', 60_000, 500)
     s = await status()
     assert.deepEqual([s.underReplicated, s.totals.files, s.nodes[1].files], [0, 60, 0])
     for (const n of names.slice(0, 10)) assert.equal(await download(n), files.get(n))

@@ -6,16 +6,15 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {AdminClient} from '../../src/protocol/admin-client.js'
 import type {StripeRebalanceResult, StripeStatus, StripeVerifyResult} from '../../src/protocol/index.js'
 import {runCli} from '../helpers/cli.js'
 import {killAll, run} from '../helpers/ftp-fixture.js'
-import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
+import {createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
 import {CLI} from '../helpers/paths.js'
-import {startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
+import {adminExec, pieceCount, startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
 import {needs} from '../helpers/tools.js'
 
 const G = '127.0.112.2'
@@ -25,28 +24,7 @@ const FILES = 30
 const SIZE = 128 * 1024
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-function pieceCount(node: TestNode): number {
-  let n = 0
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, {withFileTypes: true})) {
-      if (e.isDirectory()) walk(path.join(d, e.name))
-      else if (!e.name.startsWith('.')) n += 1
-    }
-  }
-  try {
-    walk(path.join(node.dir, 'files', '.stripe', 'data'))
-  } catch {}
-  return n
-}
-
-async function gatewayExec<T>(command: string, args: object | null = null): Promise<T> {
-  const c = await AdminClient.connect({host: G, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
-  try {
-    return await c.exec<T>(command, args)
-  } finally {
-    c.close()
-  }
-}
+const gatewayExec = <T>(command: string, args: object | null = null) => adminExec<T>(G, command, args)
 
 describe('stripe rebalance (3 storage nodes + an empty 4th, replicas 2)', {skip: needs('curl')}, () => {
   const root = tempDir('ftpcluster-stripe-rebalance-')

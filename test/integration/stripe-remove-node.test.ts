@@ -5,15 +5,14 @@
 // with add-node, then another node killed with kill -9 and removed with --force: 2 copies restored.
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {AdminClient} from '../../src/protocol/admin-client.js'
 import type {StripeRemoveNodeResult, StripeStatus} from '../../src/protocol/index.js'
 import {runCli} from '../helpers/cli.js'
 import {killAll, run} from '../helpers/ftp-fixture.js'
-import {ADMIN_PASSWORD, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
-import {startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
+import {pollUntil, tempDir} from '../helpers/node-process.js'
+import {adminExec, pieceCount, startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
 import {needs} from '../helpers/tools.js'
 
 const G = '127.0.111.2'
@@ -21,35 +20,13 @@ const NODES = ['127.0.111.3', '127.0.111.4', '127.0.111.5']
 const FILES = 24
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-/** Pieces on a node's disk (sidecars and part files start with a dot). */
-function pieceCount(node: TestNode): number {
-  let n = 0
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, {withFileTypes: true})) {
-      if (e.isDirectory()) walk(path.join(d, e.name))
-      else if (!e.name.startsWith('.')) n += 1
-    }
-  }
-  try {
-    walk(path.join(node.dir, 'files', '.stripe', 'data'))
-  } catch {}
-  return n
-}
-
 describe('stripe remove-node (gateway + 3 storage nodes, replicas 2)', {skip: needs('curl')}, () => {
   const root = tempDir('ftpcluster-stripe-remove-')
   const local = path.join(root, 'local')
   let cluster: StripeCluster
   const files = new Map<string, string>()
   const cli = (args: string[]) => runCli(args, {env: cluster.env, timeoutMs: 90_000})
-  const gatewayExec = async <T>(command: string, args: object | null = null): Promise<T> => {
-    const c = await AdminClient.connect({host: G, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
-    try {
-      return await c.exec<T>(command, args)
-    } finally {
-      c.close()
-    }
-  }
+  const gatewayExec = <T>(command: string, args: object | null = null) => adminExec<T>(G, command, args)
   // the gateway's own answer (what `stripe status --json` prints), without a CLI process per poll
   const status = () => gatewayExec<StripeStatus>('stripe-status')
   /** Downloads every file in one curl run and compares each with what was uploaded. */
