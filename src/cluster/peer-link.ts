@@ -27,8 +27,14 @@ export interface LinkOwner {
 }
 
 const MAX_BACKOFF_MS = 30_000
-/** Keepalives every second, closed after 2 s without an answer: a SIGSTOPped or cut-off secondary shows within 3 s. */
-const KEEPALIVE = {intervalMs: 1000, countMax: 1}
+/**
+ * Keepalives every second; the link closes when three in a row go unanswered, so a SIGSTOPped or cut-off secondary
+ * shows as unreachable within about 4 s. One unanswered ping was too few: ssh2 counts a ping as lost when its
+ * interval timer runs before the reply is read, so either side blocking its event loop for a second (a secondary
+ * applying a 20 MB configuration under load, the primary hashing one) dropped a healthy link mid-stage and a
+ * majority commit was refused.
+ */
+const KEEPALIVE = {intervalMs: 1000, countMax: 3}
 const CONNECT_TIMEOUT_MS = 3000
 
 export class PeerLink {
