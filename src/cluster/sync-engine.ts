@@ -14,8 +14,13 @@ import {PeerLink} from './peer-link.js'
 
 const DEBOUNCE_MS = 3
 const CONCURRENCY = 32
-/** How long a change waits for secondaries to stage it before the policy decides. */
+/**
+ * How long a change waits for secondaries to stage it before the policy decides. A secondary whose link is
+ * still up (keepalives answered) is working on it, and gets up to STAGE_MAX_MS: a 20 MB document on a busy
+ * machine takes longer than 3 s. One that stopped answering loses its link within ~4 s and fails then.
+ */
 const STAGE_TIMEOUT_MS = 3000
+const STAGE_MAX_MS = 30_000
 /** Once the policy is met, stragglers get this long, so the report of who holds the change is complete. */
 const STAGE_GRACE_MS = 150
 /** Revisions kept in memory as delta bases (a secondary a few changes behind still gets a delta). */
@@ -193,10 +198,16 @@ export class SyncEngine {
     this.remember(candidate, candidateHash)
     const acked: PeerLink[] = []
     const why = new Map<PeerLink, string>()
+    const started = Date.now()
     await new Promise<void>((resolve) => {
       let pending = links.length
+      const waiting = new Set(links)
       let grace: NodeJS.Timeout | undefined
-      const deadline = setTimeout(() => finish(), STAGE_TIMEOUT_MS)
+      const onDeadline = () => {
+        if ([...waiting].some((l) => l.connected) && Date.now() - started < STAGE_MAX_MS) deadline = setTimeout(onDeadline, 250)
+        else finish()
+      }
+      let deadline = setTimeout(onDeadline, STAGE_TIMEOUT_MS)
       const finish = () => {
         clearTimeout(deadline)
         clearTimeout(grace)
@@ -208,6 +219,7 @@ export class SyncEngine {
       }
       for (const l of links) {
         l.stage(candidate, candidateHash, base).then(() => void acked.push(l), (error: Error) => void why.set(l, error.message)).finally(() => {
+          waiting.delete(l)
           pending--
           check()
         })
@@ -219,7 +231,8 @@ export class SyncEngine {
     if (this.fencedBy || acked.length < required) {
       for (const l of acked) void l.unstage(candidate.revision, candidate.epoch)
       if (this.fencedBy) throw new OperationError('fenced', `this node is no longer the primary: ${this.fencedBy}; the change was not committed`, 'make changes on the new primary')
-      const silent = failed.map((l) => `${l.address} (${why.get(l) ?? 'no answer within 3 s'})`)
+      const waited = `no answer within ${Math.round((Date.now() - started) / 100) / 10} s`
+      const silent = failed.map((l) => `${l.address} (${why.get(l) ?? waited})`)
       const rule = policy === 'majority'
         ? `the majority commit policy needs ${majority} of ${members} members to hold a change, ${acked.length + 1} did`
         : 'the primary commit policy needs this node to hear from a secondary first (after a restart or a lost contact)'

@@ -64,9 +64,17 @@ export class WebAuth {
     return withLocal ? Math.max(e, this.localFloor.get(name) ?? 0) : e
   }
 
-  /** Makes this node refuse the user's current sessions at once (the primary's bump follows). */
-  revokeLocally(name: string): void {
-    this.localFloor.set(name, this.epochOf(name) + 1)
+  /** Makes this node refuse the user's current sessions at once (the primary's bump follows); returns the floor. */
+  revokeLocally(name: string): number {
+    const floor = this.epochOf(name) + 1
+    this.localFloor.set(name, floor)
+    return floor
+  }
+
+  /** Refuses the user's sessions below `floor` (a logout made by another worker of this node). */
+  holdFloor(name: string, floor: number): void {
+    if (this.epochOf(name, false) >= floor) return
+    this.localFloor.set(name, Math.max(floor, this.localFloor.get(name) ?? 0))
   }
 
   async checkPassword(name: string, password: string): Promise<User | null> {

@@ -24,7 +24,8 @@ import {loadStaticFiles, type StaticFile} from './web-static.js'
 
 export interface WebServiceOptions {
   /** Revokes every session of a user cluster-wide (the primary bumps the user's session epoch). */
-  revokeSessions?: (user: string) => Promise<void>
+  /** Revokes the user's sessions cluster-wide; `floor` is the lowest session epoch this node now accepts. */
+  revokeSessions?: (user: string, floor: number) => Promise<void>
   openSession?: (user: User) => Promise<FileSession>
   /** A worker's web site: the supervisor listens and admits; connections arrive through `adopt`. */
   adopted?: boolean
@@ -173,6 +174,11 @@ export class WebService implements Service {
   }
 
   /** Web sessions seen on this process recently. */
+  /** Refuses the user's sessions below `floor` here (a logout made by another worker of this node). */
+  holdFloor(user: string, floor: number): void {
+    this.auth.holdFloor(user, floor)
+  }
+
   get sessionCount(): number {
     return this.auth.activeSessions
   }
@@ -411,10 +417,10 @@ export class WebService implements Service {
     }
     if (pathname === '/api/logout' && method === 'POST') {
       if (auth.via === 'basic') throw new HttpError(400, 'Basic credentials have no session to log out of')
-      this.auth.revokeLocally(auth.user.name)
+      const floor = this.auth.revokeLocally(auth.user.name)
       this.auth.clearCookie(res, secure)
       try {
-        await this.options.revokeSessions?.(auth.user.name)
+        await this.options.revokeSessions?.(auth.user.name, floor)
       } catch (error) {
         this.log.warn('logout: the primary could not be told; the sessions are refused here and expire elsewhere within 20 min', {user: auth.user.name, error: (error as Error).message})
         return this.json(res, 502, {loggedOut: 'this-node', error: `the primary could not be reached (${(error as Error).message}); other nodes accept this session until it expires`})

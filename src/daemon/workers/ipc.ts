@@ -8,7 +8,7 @@ import type {NodeSettings} from '../../config/node-dir.js'
 export type FileListener = 'sftp' | 'ftp' | 'ftps' | 'https' | 'http'
 
 export type ToWorker =
-  | {t: 'init'; id: number; dataDir: string; settings: NodeSettings; config: ClusterConfig; draining: boolean; bans: {address: string; until: number}[]}
+  | {t: 'init'; id: number; dataDir: string; settings: NodeSettings; config: ClusterConfig; draining: boolean; bans: {address: string; until: number}[]; floors: [string, number][]}
   /** A new configuration: the worker applies it, then acks with the same seq. */
   | {t: 'config'; seq: number; config: ClusterConfig}
   /** The same as a patch against the configuration the worker runs (`base`); `stale` in the ack if it runs another. */
@@ -20,6 +20,8 @@ export type ToWorker =
   | {t: 'stats'; seq: number}
   /** The answer to a worker's `begin`: whether it may check the credential now. */
   | {t: 'begun'; seq: number; ok: boolean}
+  /** A web logout on one worker: every worker refuses the user's sessions below `floor` at once, then acks. */
+  | {t: 'floor'; seq: number; user: string; floor: number}
   /** The answer to a worker's `revoke` (null: done). */
   | {t: 'revoked'; seq: number; error: string | null}
   | {t: 'stop'; deadlineMs: number}
@@ -37,5 +39,6 @@ export type FromWorker =
   /** Ends a check started with `begin` (sent after its `failure` / `success`, so the score is recorded first). */
   | {t: 'end'; address: string}
   /** A web logout: the supervisor revokes the user's sessions cluster-wide (a configuration change on the primary). */
-  | {t: 'revoke'; seq: number; user: string}
+  | {t: 'revoke'; seq: number; user: string; floor: number}
+  | {t: 'floor-ack'; seq: number}
   | {t: 'stats'; seq: number; sessions: number; webSessions: number; cpuMicros: number; rssBytes: number}

@@ -102,12 +102,14 @@ async function main(): Promise<void> {
   let revokeSeq = 0
   const revokes = new Map<number, (error: string | null) => void>()
   // a web logout changes the configuration: the supervisor does it (on the primary, or through it)
-  const revokeSessions = (user: string) => new Promise<void>((resolve, reject) => {
+  // (the supervisor first makes every worker refuse the sessions, so the next request fails on any of them)
+  const revokeSessions = (user: string, floor: number) => new Promise<void>((resolve, reject) => {
     const seq = ++revokeSeq
     revokes.set(seq, (error) => (error === null ? resolve() : reject(new Error(error))))
-    send({t: 'revoke', seq, user})
+    send({t: 'revoke', seq, user, floor})
   })
   const web = new WebService(ctx, {adopted: true, revokeSessions})
+  for (const [user, floor] of init.floors) web.holdFloor(user, floor)
   await sftp.start()
   await ftp.start()
   await web.start()
@@ -157,6 +159,9 @@ async function main(): Promise<void> {
         return defender.mirrorBan(m.address, m.until)
       case 'begun':
         return defender.begun(m.seq, m.ok)
+      case 'floor':
+        web.holdFloor(m.user, m.floor)
+        return send({t: 'floor-ack', seq: m.seq})
       case 'revoked': {
         const f = revokes.get(m.seq)
         revokes.delete(m.seq)

@@ -59,6 +59,8 @@ export class WorkerPool {
   private readonly workers: Worker[] = []
   private nextAdmission = 1
   private seq = 0
+  /** Web logouts not yet carried by the configuration: user → lowest session epoch still valid. */
+  private readonly floors = new Map<string, number>()
   private stopping = false
   private readonly waiters = new Map<string, () => void>()
   /** Config acks that said the worker runs another base than the delta's: it gets the full document. */
@@ -104,6 +106,7 @@ export class WorkerPool {
 
   /** Sends a new configuration to every worker; resolves once each applied it (or timed out and is restarted). */
   async broadcastConfig(config: ClusterConfig): Promise<void> {
+    for (const [user, floor] of this.floors) if ((config.sites.web.sessionEpochs[user] ?? 0) >= floor) this.floors.delete(user)
     const seq = ++this.seq
     // A patch against what each worker runs (made once per base): a one-user change is not a 20 MB message.
     const deltas = new Map<ClusterConfig, PatchOp[]>()
@@ -136,6 +139,17 @@ export class WorkerPool {
   /** Pushes a ban (or, with until 0, a lifted ban) to every worker's mirror. */
   mirrorBan(address: string, until: number): void {
     for (const w of this.workers) this.post(w, {t: 'ban', address, until})
+  }
+
+  /**
+   * A web logout: every worker refuses the user's sessions below `floor` before the logout is answered, so
+   * the client's next request fails whichever worker it reaches (the primary's epoch bump follows). Kept for
+   * workers started later until the configuration carries the bump.
+   */
+  private async holdFloor(user: string, floor: number): Promise<void> {
+    this.floors.set(user, Math.max(floor, this.floors.get(user) ?? 0))
+    const seq = ++this.seq
+    await Promise.all(this.workers.filter((w) => w.state === 'up').map((w) => this.request(w, {t: 'floor', seq, user, floor}, `floor-${w.id}-${seq}`, 1000)))
   }
 
   /** Fresh figures from every worker (sessions, CPU, memory). */
@@ -206,7 +220,7 @@ export class WorkerPool {
     child.once('exit', (code, signal) => this.onExit(w, child, code, signal))
     const c = this.opts.config()
     w.runs = c
-    this.post(w, {t: 'init', id: w.id, dataDir: this.opts.dataDir, settings: this.opts.settings, config: c, draining: this.opts.draining(), bans: this.opts.defender.bans().map((b) => ({address: b.address, until: Date.now() + b.secondsLeft * 1000}))})
+    this.post(w, {t: 'init', id: w.id, dataDir: this.opts.dataDir, settings: this.opts.settings, config: c, draining: this.opts.draining(), bans: this.opts.defender.bans().map((b) => ({address: b.address, until: Date.now() + b.secondsLeft * 1000})), floors: [...this.floors]})
     return ready.then(() => {
       w.state = 'up'
     })
@@ -245,6 +259,8 @@ export class WorkerPool {
       case 'config-ack':
         if (m.stale) this.stale.add(`config-${w.id}-${m.seq}`)
         return this.resolve(`config-${w.id}-${m.seq}`)
+      case 'floor-ack':
+        return this.resolve(`floor-${w.id}-${m.seq}`)
       case 'stats':
         w.cpuMicros = m.cpuMicros
         w.rssBytes = m.rssBytes
@@ -275,7 +291,7 @@ export class WorkerPool {
       }
       case 'revoke': {
         const revoke = this.opts.revokeWebSessions ?? (async () => {})
-        void revoke(m.user).then(
+        void this.holdFloor(m.user, m.floor).then(() => revoke(m.user)).then(
           () => this.post(w, {t: 'revoked', seq: m.seq, error: null}),
           (error: Error) => this.post(w, {t: 'revoked', seq: m.seq, error: error.message}),
         )
