@@ -2,7 +2,10 @@
 // curl client: 1 and 4 concurrent streams down and up, and explicit FTPS (curl --ssl-reqd, AUTH TLS, PROT P)
 // against vsftpd with TLS (1 GiB by default; `--size 256M` to shrink, `--runs 3`), medians in MB/s and ratios.
 //   node dist/bench/ftp-throughput.js [--size 1G] [--runs 3] [--bind 127.0.30.1] [--workers N] [--only up]
-// `--only` keeps the cases whose name contains it (e.g. `up`, `x4`, `FTPS`).
+//        [--sync-uploads true|false]
+// `--only` keeps the cases whose name contains it (e.g. `up`, `x4`, `FTPS`). `--sync-uploads` sets
+// sites.files.syncUploads on our side: true (the default) fdatasyncs each upload before 226, which vsftpd never
+// does; false behaves like vsftpd.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {promises as fs, openSync, closeSync, writeSync} from 'node:fs'
 import os from 'node:os'
@@ -32,6 +35,7 @@ function parseSize(s: string): number {
 const size = parseSize(arg('size', '1G'))
 const runs = Number(arg('runs', '3'))
 const bind = arg('bind', '127.0.30.1')
+const syncUploads = arg('sync-uploads', 'true') !== 'false'
 const OURS = {ftp: 20621, ftps: 20622, pasvMin: 20630, pasvMax: 20639}
 const VSFTPD = {port: 20721, pasvMin: 20730, pasvMax: 20739}
 
@@ -49,6 +53,7 @@ async function startNode(dir: string, source: string): Promise<{home: string; ch
   await store.change((c) => {
     c.users.push({name: USER, passwordHash, publicKeys: [], home: '/bench', permissions: [...ALL_PERMISSIONS], disabled: false})
     c.sites.files.ftps.enabled = false
+    c.sites.files.syncUploads = syncUploads
   }, {by: 'bench', from: 'local', summary: 'bench user'})
   const home = path.join(storage, 'bench')
   await fs.mkdir(home, {recursive: true})
@@ -163,7 +168,7 @@ async function main(): Promise<void> {
     await new Promise((r) => ours.child.once('exit', r))
     await fs.rm(work, {recursive: true, force: true})
   }
-  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}, load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`)
+  console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}, syncUploads ${syncUploads}, load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`)
   console.log('case            ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)')
   for (const c of cases) {
     const o = (size * c.streams) / 1e6 / median(times[`ours ${c.name}`])
