@@ -67,7 +67,7 @@ export class WebAuth {
   /** Makes this node refuse the user's current sessions at once (the primary's bump follows); returns the floor. */
   revokeLocally(name: string): number {
     const floor = this.epochOf(name) + 1
-    this.localFloor.set(name, floor)
+    this.holdFloor(name, floor)
     return floor
   }
 

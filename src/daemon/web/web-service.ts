@@ -23,8 +23,8 @@ import {WebAuth, type AuthResult} from './web-auth.js'
 import {loadStaticFiles, type StaticFile} from './web-static.js'
 
 export interface WebServiceOptions {
-  /** Revokes every session of a user cluster-wide (the primary bumps the user's session epoch). */
-  /** Revokes the user's sessions cluster-wide; `floor` is the lowest session epoch this node now accepts. */
+  /** Revokes every session of a user cluster-wide (the primary bumps the user's session epoch); `floor` is the
+   *  lowest session epoch this node accepts now. */
   revokeSessions?: (user: string, floor: number) => Promise<void>
   openSession?: (user: User) => Promise<FileSession>
   /** A worker's web site: the supervisor listens and admits; connections arrive through `adopt`. */
@@ -173,12 +173,12 @@ export class WebService implements Service {
     return this.state
   }
 
-  /** Web sessions seen on this process recently. */
   /** Refuses the user's sessions below `floor` here (a logout made by another worker of this node). */
   holdFloor(user: string, floor: number): void {
     this.auth.holdFloor(user, floor)
   }
 
+  /** Web sessions seen on this process recently. */
   get sessionCount(): number {
     return this.auth.activeSessions
   }
