@@ -3,8 +3,8 @@
 // It is also the commit gate: a local change is staged on the secondaries first and committed only when the
 // commit policy is met (a majority holds it, or, under `primary`, this node still knows it leads).
 import type {ClusterConfig, CommitPolicy, ServerEntry} from '../config/schema.js'
-import {serializeConfig} from '../config/store.js'
-import {configHash as contentHash} from '../config/config-text.js'
+import {checkConfigSize, serializeConfig} from '../config/store.js'
+import {configHash as contentHash, configSize} from '../config/config-text.js'
 import {diffConfig} from '../config/config-patch.js'
 import type {AdminClient} from '../protocol/admin-client.js'
 import {DELTA_FORMAT, OperationError, formatHostPort, type ConfigDelta, type ConfigRef, type CommitReport, type NodeProblem, type NodeStatus, type ServerInfo, type ServersDocument, type SyncResult} from '../protocol/index.js'
@@ -119,7 +119,7 @@ export class SyncEngine {
       const ops = diffConfig(base, target)
       const delta: ConfigDelta = {format: DELTA_FORMAT, base: from, target: {epoch: target.epoch, revision: target.revision, hash: targetHash}, ops}
       const bytes = Buffer.byteLength(JSON.stringify({delta}))
-      const full = bytes < 64 * 1024 ? Infinity : Buffer.byteLength(serializeConfig(target))
+      const full = bytes < 64 * 1024 ? Infinity : configSize(target)
       made = bytes > full * MAX_DELTA_SHARE ? {reason: `the delta would be ${bytes} bytes, more than half of the document's ${full}`} : {delta, bytes}
       this.deltas.set(key, made)
       while (this.deltas.size > 8) this.deltas.delete(this.deltas.keys().next().value!)
@@ -192,7 +192,7 @@ export class SyncEngine {
     const policy = effectivePolicy(current)
     const majority = majorityOf(members)
     const required = policy === 'majority' ? majority - 1 : links.length > 0 && !this.confirmedRecently() ? 1 : 0
-    serializeConfig(candidate) // the size rule: refused here, before any member is asked
+    checkConfigSize(candidate) // the size rule: refused here, before any member is asked
     const candidateHash = contentHash(candidate)
     const base = {epoch: current.epoch, revision: current.revision, hash: this.node.store.hash}
     this.remember(candidate, candidateHash)

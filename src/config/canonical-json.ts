@@ -1,5 +1,4 @@
-// Canonical JSON (sorted keys) and the content hash used to compare configurations across nodes.
-import {createHash} from 'node:crypto'
+// Canonical JSON (sorted keys): what the configuration's content hash is made of (config-text.ts).
 
 export function canonicalize(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonicalize)
@@ -9,8 +8,4 @@ export function canonicalize(value: unknown): unknown {
     return out
   }
   return value
-}
-
-export function contentHash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(canonicalize(value))).digest('hex')
 }

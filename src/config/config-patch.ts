@@ -85,6 +85,7 @@ function diffValue(a: Json, b: Json, path: PathSegment[], ops: PatchOp[]): void 
     return
   }
   if (Array.isArray(a) && Array.isArray(b) && path.length > 0) {
+    if (Math.min(a.length, b.length) >= LARGE && diffLarge(a, b, path, ops)) return
     const field = keyFieldOf(a, b)
     if (field && diffKeyed(a as JsonObject[], b as JsonObject[], field, path, ops)) return
     if (!field && a.length === b.length && a.length > 0) {
@@ -96,6 +97,56 @@ function diffValue(a: Json, b: Json, path: PathSegment[], ops: PatchOp[]): void 
     if (path.length === 0) throw new PatchError('the documents are not objects')
     ops.push({op: 'set', path, value: b})
   }
+}
+
+/** The lengths of the common prefix and suffix of two arrays, by identity (what a change left in place). */
+export function sharedEnds(a: readonly unknown[], b: readonly unknown[]): {p: number; s: number} {
+  const max = Math.min(a.length, b.length)
+  let p = 0
+  while (p < max && a[p] === b[p]) p++
+  let s = 0
+  while (s < max - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++
+  return {p, s}
+}
+
+/** Arrays from this length on are diffed around the entries they share (a change to a large directory). */
+const LARGE = 256
+
+/**
+ * A large keyed array that shares all but a few entries with its base (the same objects, as a change makes
+ * them): only the part between the common prefix and suffix is compared, and the entries the patch names are
+ * checked to be unique in both arrays. False (nothing pushed) when that does not hold: the general diff runs.
+ */
+function diffLarge(a: Json[], b: Json[], path: PathSegment[], ops: PatchOp[]): boolean {
+  const {p, s} = sharedEnds(a, b)
+  if (p === a.length && p === b.length) return true
+  const midA = a.slice(p, a.length - s)
+  const midB = b.slice(p, b.length - s)
+  if (midA.length + midB.length > 512) return false
+  // The entry before the middle anchors inserts; every entry named must be unique in both arrays.
+  const edge = p > 0 ? [a[p - 1]] : []
+  for (const field of KEY_FIELDS) {
+    const named = [...midA, ...midB, ...edge]
+    if (!named.every((e) => isObject(e) && typeof e[field] === 'string')) continue
+    const keys = new Set(named.map((e) => (e as JsonObject)[field] as string))
+    const unique = (list: Json[]) => {
+      const seen = new Set<string>()
+      for (const e of list) {
+        const k = isObject(e) ? e[field] : undefined
+        if (typeof k !== 'string' || !keys.has(k)) continue
+        if (seen.has(k)) return false
+        seen.add(k)
+      }
+      return true
+    }
+    if (!unique(a) || !unique(b)) return false
+    const mine: PatchOp[] = []
+    const head = edge.length ? [edge[0] as JsonObject] : []
+    if (!diffKeyed([...head, ...(midA as JsonObject[])], [...head, ...(midB as JsonObject[])], field, path, mine)) return false
+    ops.push(...mine)
+    return true
+  }
+  return false
 }
 
 /** Entry by entry; false (nothing pushed) when the entries both keep changed their order: replace it whole. */

@@ -1,22 +1,50 @@
 // The configuration's two encodings, made fast for large user directories: the file text (JSON, 2-space
-// indent) and the content hash (sha256 of the canonical JSON). Both are byte-for-byte what JSON.stringify
-// and contentHash() give; each user's part is computed once per user object and reused, because a change
-// shares every untouched user object with the revision before it (configurations are never mutated).
+// indent, byte-for-byte JSON.stringify) and the content hash. Each user's part is computed once per user
+// object and reused, because a change shares every untouched user object with the revision before it
+// (configurations are never mutated). The hash is a two-level tree, so a one-user change costs a digest of
+// 32 bytes per user instead of the whole canonical text:
+//   sha256("ftpcluster-config/2\n" + canonical JSON of the document without "users" + "\n" + U)
+//   U = sha256(d(users[0]) + d(users[1]) + …), d(u) = sha256(canonical JSON of u) (32 raw bytes each);
+// without a "users" array U is absent. Canonical JSON sorts object members (canonical-json.ts).
 import {createHash} from 'node:crypto'
 import {canonicalize} from './canonical-json.js'
+import {sharedEnds} from './config-patch.js'
+
+export const HASH_FORMAT = 2
 
 const pretty = new WeakMap<object, string>()
-const canonical = new WeakMap<object, string>()
+const prettyBytes = new WeakMap<object, number>()
+const userDigests = new WeakMap<object, Buffer>()
+const usersDigests = new WeakMap<object, Buffer>()
 const texts = new WeakMap<object, string>()
+const sizes = new WeakMap<object, number>()
 const hashes = new WeakMap<object, string>()
 
 type Doc = Record<string, unknown>
 
+const MARK = '\n  "users": []'
+const OPEN = '\n  "users": [\n    '
+const SEP = ',\n    '
+const CLOSE = '\n  ]'
+
 /** A document whose `users` is an array of objects: the one large part of a configuration. */
 function usersOf(doc: Doc): object[] | undefined {
   const users = doc.users
-  if (!Array.isArray(users) || users.length < 64 || !users.every((u) => typeof u === 'object' && u !== null && !Array.isArray(u))) return undefined
+  if (!Array.isArray(users) || users.length < 64) return undefined
+  for (const u of users) if (typeof u !== 'object' || u === null || Array.isArray(u)) return undefined
   return users as object[]
+}
+
+function prettyUser(u: object): string {
+  let t = pretty.get(u)
+  if (t === undefined) pretty.set(u, (t = JSON.stringify(u, null, 2).replace(/\n/g, '\n    ')))
+  return t
+}
+
+/** The top level without the users' parts, and where they go in it. */
+function frame(doc: Doc): {rest: string; at: number} {
+  const rest = JSON.stringify({...doc, users: []}, null, 2)
+  return {rest, at: rest.indexOf(MARK)}
 }
 
 /** JSON.stringify(doc, null, 2) + "\n", reusing each user's text. */
@@ -26,55 +54,141 @@ export function configText(value: object): string {
   if (known !== undefined) return known
   const users = usersOf(doc)
   let text: string
-  if (!users) {
+  const f = users ? frame(doc) : null
+  if (!users || !f || f.at < 0) {
     text = JSON.stringify(doc, null, 2) + '\n'
   } else {
-    const rest = JSON.stringify({...doc, users: []}, null, 2)
-    const mark = '\n  "users": []'
-    const at = rest.indexOf(mark)
-    const parts = users.map((u) => {
-      let t = pretty.get(u)
-      if (t === undefined) pretty.set(u, (t = JSON.stringify(u, null, 2).replace(/\n/g, '\n    ')))
-      return t
-    })
-    text = at < 0 ? JSON.stringify(doc, null, 2) + '\n' : `${rest.slice(0, at)}\n  "users": [\n    ${parts.join(',\n    ')}\n  ]${rest.slice(at + mark.length)}\n`
+    text = `${f.rest.slice(0, f.at)}${OPEN}${users.map(prettyUser).join(SEP)}${CLOSE}${f.rest.slice(f.at + MARK.length)}\n`
   }
   texts.set(doc, text)
   return text
 }
 
-/** contentHash(doc): sha256 of the canonical JSON (sorted keys), reusing each user's canonical text. */
+/** Buffer.byteLength(configText(doc)), without making the text (a size check of a 20 MB document). */
+export function configSize(value: object): number {
+  const doc = value as Doc
+  const known = sizes.get(doc) ?? (texts.has(doc) ? Buffer.byteLength(texts.get(doc)!) : undefined)
+  if (known !== undefined) return known
+  const users = usersOf(doc)
+  const f = users ? frame(doc) : null
+  let size: number
+  if (!users || !f || f.at < 0) {
+    size = Buffer.byteLength(configText(doc))
+  } else {
+    size = Buffer.byteLength(f.rest) - MARK.length + OPEN.length + (users.length - 1) * SEP.length + CLOSE.length + 1 + usersBytes(users)
+  }
+  sizes.set(doc, size)
+  return size
+}
+
+function digestOf(value: unknown): Buffer {
+  const isObj = typeof value === 'object' && value !== null
+  if (isObj) {
+    const known = userDigests.get(value)
+    if (known) return known
+  }
+  const d = createHash('sha256').update(JSON.stringify(canonicalize(value)) ?? 'undefined').digest()
+  if (isObj) userDigests.set(value as object, d)
+  return d
+}
+
+/**
+ * Users arrays lately hashed or sized, with their concatenated digests and text size: a new array that shares
+ * all but a few entries with one of them (a change) is computed from it, touching only the entries that differ.
+ */
+interface Known {
+  users: readonly unknown[]
+  digests?: Buffer
+  bytes?: number
+}
+const recent: Known[] = []
+const RECENT = 4
+
+/** The recent array `users` differs least from, with the lengths of their common prefix and suffix (identity). */
+function relative(users: readonly unknown[], want: 'digests' | 'bytes'): {base: Known; p: number; s: number} | null {
+  let best: {base: Known; p: number; s: number} | null = null
+  for (const k of recent) {
+    if (k[want] === undefined) continue
+    const {p, s} = sharedEnds(k.users, users)
+    if (!best || p + s > best.p + best.s) best = {base: k, p, s}
+  }
+  // Worth it only when nearly everything is shared.
+  return best && users.length - best.p - best.s <= 1024 ? best : null
+}
+
+function known(users: readonly unknown[]): Known {
+  let k = recent.find((r) => r.users === users)
+  if (!k) {
+    k = {users}
+    recent.unshift(k)
+    if (recent.length > RECENT) recent.pop()
+  }
+  return k
+}
+
+/** The users' digests, concatenated in order. */
+function digestsOf(users: readonly unknown[]): Buffer {
+  const k = recent.find((r) => r.users === users)
+  if (k?.digests) return k.digests
+  const all = Buffer.allocUnsafe(users.length * 32)
+  const rel = relative(users, 'digests')
+  let from = 0
+  let to = users.length
+  if (rel) {
+    const d = rel.base.digests!
+    d.copy(all, 0, 0, rel.p * 32)
+    d.copy(all, (users.length - rel.s) * 32, d.length - rel.s * 32)
+    from = rel.p
+    to = users.length - rel.s
+  }
+  for (let i = from; i < to; i++) digestOf(users[i]).copy(all, i * 32)
+  known(users).digests = all
+  return all
+}
+
+/** U: the digest of the users' digests, in order (kept per array: a change that leaves users alone reuses it). */
+function usersDigest(users: unknown[]): Buffer {
+  const cached = usersDigests.get(users)
+  if (cached) return cached
+  const d = createHash('sha256').update(digestsOf(users)).digest()
+  usersDigests.set(users, d)
+  return d
+}
+
+const userBytes = (u: object): number => {
+  let n = prettyBytes.get(u)
+  if (n === undefined) prettyBytes.set(u, (n = Buffer.byteLength(prettyUser(u))))
+  return n
+}
+
+/** The sum of the users' text sizes, from a recent array when it shares nearly all of them. */
+function usersBytes(users: object[]): number {
+  const k = recent.find((r) => r.users === users)
+  if (k?.bytes !== undefined) return k.bytes
+  const rel = relative(users, 'bytes')
+  let sum = 0
+  if (rel) {
+    const a = rel.base.users as object[]
+    sum = rel.base.bytes!
+    for (let i = rel.p; i < a.length - rel.s; i++) sum -= userBytes(a[i])
+    for (let i = rel.p; i < users.length - rel.s; i++) sum += userBytes(users[i])
+  } else {
+    for (const u of users) sum += userBytes(u)
+  }
+  known(users).bytes = sum
+  return sum
+}
+
+/** The content hash of a configuration (format 2, above); equal documents hash equal whatever their member order. */
 export function configHash(value: object): string {
   const doc = value as Doc
   const known = hashes.get(doc)
   if (known !== undefined) return known
-  const users = usersOf(doc)
-  const h = createHash('sha256')
-  if (!users) {
-    h.update(JSON.stringify(canonicalize(doc)))
-  } else {
-    // The canonical text of the top level, member by member in sorted order, as JSON.stringify writes it.
-    h.update('{')
-    let first = true
-    for (const k of Object.keys(doc).sort()) {
-      const v = doc[k]
-      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
-      h.update(`${first ? '' : ','}${JSON.stringify(k)}:`)
-      first = false
-      if (k !== 'users') {
-        h.update(JSON.stringify(canonicalize(v)))
-        continue
-      }
-      // One update of the joined text: an update per user costs more than the copy.
-      const parts = users.map((u) => {
-        let t = canonical.get(u)
-        if (t === undefined) canonical.set(u, (t = JSON.stringify(canonicalize(u))))
-        return t
-      })
-      h.update(`[${parts.join(',')}]`)
-    }
-    h.update('}')
-  }
+  const h = createHash('sha256').update(`ftpcluster-config/${HASH_FORMAT}\n`)
+  const {users, ...rest} = doc
+  h.update(JSON.stringify(canonicalize(rest)))
+  h.update('\n')
+  if (Array.isArray(users)) h.update(usersDigest(users))
   const hash = h.digest('hex')
   hashes.set(doc, hash)
   return hash

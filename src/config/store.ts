@@ -2,15 +2,24 @@
 // in config/history/ (bounded), an audit trail in config/audit.log, one writer at a time. Nothing vanishes:
 // a revision of another epoch never overwrites a kept one (it moves to config/diverged/ first), a change the
 // primary proposed waits in config/staged.json, and a hand edit of current.json is detected, never served.
+// A large document (a directory of many users) is not rewritten whole on every change: current.json is then
+// a snapshot, each change since is a patch line in config/journal.log (journal.ts), and history keeps patches.
 import {EventEmitter} from 'node:events'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {MAX_CONFIG_BYTES, OperationError} from '../protocol/index.js'
-import {configHash as contentHash, configText} from './config-text.js'
+import {configHash as contentHash, configSize, configText} from './config-text.js'
 import {removeStaleTemps, writeFileAtomic} from './atomic-file.js'
+import {applyPatch, diffConfig, sharedEnds, type PatchOp} from './config-patch.js'
+import {appendRecord, asPatchRecord, clearJournal, readJournal, sameRef, type PatchRecord, type RevisionRef} from './journal.js'
 import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig, type User} from './schema.js'
 
 export const HISTORY_LIMIT = 100
+/** Documents from this size on are journaled (CLUSTER_CONFIG_JOURNAL_MIN_BYTES overrides it, for tests). */
+const JOURNAL_MIN_BYTES = Number(process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES ?? 1024 * 1024)
+/** A snapshot is written instead of a journal line after this many lines, or this many bytes of them. */
+const SNAPSHOT_EVERY = 100
+const SNAPSHOT_BYTES = 8 * 1024 * 1024
 
 /** Raised when a configuration file on disk cannot be used; names the file and the problem. */
 export class ConfigFileError extends Error {
@@ -42,17 +51,62 @@ export function configPaths(dataDir: string) {
     diverged: path.join(dir, 'diverged'),
     staged: path.join(dir, 'staged.json'),
     audit: path.join(dir, 'audit.log'),
+    journal: path.join(dir, 'journal.log'),
   }
+}
+
+/** The size rule: refuses a document no member would accept (the size of its one encoding); returns the size. */
+export function checkConfigSize(config: ClusterConfig, limit = MAX_CONFIG_BYTES): number {
+  const size = configSize(config)
+  if (size > limit) {
+    throw new OperationError('invalid', `the configuration would be ${size} bytes, more than the ${limit} bytes every member accepts (MAX_CONFIG_BYTES); the change was not made`, 'remove what is no longer needed (users, rules) or split the directory')
+  }
+  return size
 }
 
 /** The configuration's one encoding (files, history, pushes); refuses a document no member would accept. */
 export function serializeConfig(config: ClusterConfig, limit = MAX_CONFIG_BYTES): string {
-  const text = configText(config)
-  const size = Buffer.byteLength(text)
-  if (size > limit) {
-    throw new OperationError('invalid', `the configuration would be ${size} bytes, more than the ${limit} bytes every member accepts (MAX_CONFIG_BYTES); the change was not made`, 'remove what is no longer needed (users, rules) or split the directory')
+  checkConfigSize(config, limit)
+  return configText(config)
+}
+
+const refOf = (c: ClusterConfig, hash = contentHash(c)): RevisionRef => ({epoch: c.epoch, revision: c.revision, hash})
+
+/**
+ * The patch from `base` to `next` when it is cheap to make: they share their user objects (a change made
+ * here, a delta applied here). Null for documents that share nothing (a full push): those are snapshotted.
+ */
+function cheapPatch(base: ClusterConfig, next: ClusterConfig): PatchOp[] | null {
+  const a = base.users
+  const b = next.users
+  if (a !== b && (a.length === 0 || b.length === 0 || (a[0] !== b[0] && a[a.length - 1] !== b[b.length - 1]))) return null
+  try {
+    return diffConfig(base, next)
+  } catch {
+    return null
   }
-  return text
+}
+
+/** What config/staged.json holds: a full document, or a patch against the revision in effect (a large one). */
+async function readStaged(file: string): Promise<{config: ClusterConfig} | {patch: PatchRecord} | null> {
+  const text = await fs.readFile(file, 'utf8').catch(() => null)
+  if (text === null) return null
+  try {
+    const raw = JSON.parse(text) as Record<string, unknown>
+    const patch = asPatchRecord(raw.stagedPatch)
+    if (patch) return {patch}
+  } catch {
+    return null
+  }
+  const config = await readConfigFile(file).catch(() => null)
+  return config ? {config} : null
+}
+
+/** The epoch and revision a staged file is for, without making the document. */
+async function stagedRefOf(file: string): Promise<{epoch: number; revision: number} | null> {
+  const s = await readStaged(file)
+  if (!s) return null
+  return 'patch' in s ? {epoch: s.patch.target.epoch, revision: s.patch.target.revision} : {epoch: s.config.epoch, revision: s.config.revision}
 }
 
 /** Reads and validates a configuration file; never modifies it. */
@@ -110,6 +164,8 @@ export class ConfigStore extends EventEmitter {
   private writing = 0
   /** The hash of current.json as last read from disk (equal to `hash` unless edited by hand). */
   private diskHash: string
+  /** The hash of the document current.json should hold: the last snapshot (the configuration, unless journaled). */
+  private snapshotHash: string
   /** Set while current.json differs from the configuration in effect. */
   handEdit: HandEdit | null = null
   /** Set by the sync engine on a primary; local changes pass it before they are written. */
@@ -118,37 +174,64 @@ export class ConfigStore extends EventEmitter {
   private writtenStat: string | null = null
   /** What config/staged.json holds, when this store wrote or removed it (null: no file); undefined: not known. */
   private stagedRef: {epoch: number; revision: number} | null | undefined
+  /** Lines and bytes in config/journal.log since the snapshot in current.json. */
+  private journal = {lines: 0, bytes: 0, exists: false}
+  /** Set at open when journal.log could not be replayed onto current.json; the file was moved aside. */
+  journalProblem: string | null = null
+  /** History revisions rebuilt from patches, by revision (checked against the patch's target hash on use). */
+  private readonly rebuilt = new Map<number, ClusterConfig>()
 
-  private constructor(readonly dataDir: string, config: ClusterConfig) {
+  private constructor(readonly dataDir: string, config: ClusterConfig, snapshotHash?: string) {
     super()
     this.config = config
     this.configHash = contentHash(config)
     this.diskHash = this.configHash
+    this.snapshotHash = snapshotHash ?? this.configHash
   }
 
   /**
-   * Opens the store. A current.json whose revision is kept in history with other content was edited by
-   * hand: the recorded revision is served instead, and the edit
+   * Opens the store: current.json, then the journal's changes since it. A current.json whose revision is kept
+   * in history with other content was edited by hand: the recorded revision is served instead, and the edit
    * waits for the primary's repair (or an operator's rollback); `handEdit` says so.
    */
   static async open(dataDir: string): Promise<ConfigStore> {
     const p = configPaths(dataDir)
     await removeStaleTemps(p.dir)
     await removeStaleTemps(p.history)
-    const config = await readConfigFile(p.current)
-    const hash = contentHash(config)
+    const file = await readConfigFile(p.current)
+    const hash = contentHash(file)
     const kept = await listHistory(p.history)
     let recorded: ClusterConfig | undefined
     // Only the same revision with other content is an edit: history is written beside current.json, so a crash
     // can leave a newer current.json without its history copy (that revision was acknowledged: serve it).
-    if (kept.includes(config.revision)) recorded = await readConfigFile(path.join(p.history, `${config.revision}.json`)).catch(() => undefined)
-    if (recorded && contentHash(recorded) !== hash) {
-      const store = new ConfigStore(dataDir, recorded)
-      store.diskHash = hash
-      store.handEdit = {fileHash: hash, fileRevision: config.revision, detectedAt: new Date().toISOString(), config}
-      return store
+    if (kept.includes(file.revision)) recorded = await readConfigFile(path.join(p.history, `${file.revision}.json`)).catch(() => undefined)
+    const edited = recorded !== undefined && contentHash(recorded) !== hash
+    const base = edited ? recorded! : file
+    const {config, lines, problem} = replay(base, (await readJournal(p.journal)).records)
+    const store = new ConfigStore(dataDir, config, contentHash(base))
+    const st = await fs.stat(p.journal).catch(() => null)
+    store.journal = {lines, bytes: lines > 0 ? Number(st?.size ?? 0) : 0, exists: st !== null}
+    if (problem) {
+      const aside = `${p.journal}.unused-${new Date().toISOString().replace(/[:.]/g, '-')}`
+      await fs.rename(p.journal, aside).catch(() => {})
+      store.journal = {lines: 0, bytes: 0, exists: false}
+      store.journalProblem = `config/journal.log ${problem}; it was moved to ${path.basename(aside)} and revision ${config.revision} is served`
+      // What the journal held of it is on disk only there now: write the served revision whole.
+      if (lines > 0) await store.serial(() => store.persistSnapshot(config))
     }
-    return new ConfigStore(dataDir, config)
+    if (edited) {
+      store.diskHash = hash
+      store.handEdit = {fileHash: hash, fileRevision: file.revision, detectedAt: new Date().toISOString(), config: file}
+    } else {
+      store.writtenStat = await fs.stat(p.current, {bigint: true}).then((s) => `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`, () => null)
+    }
+    return store
+  }
+
+  /** The configuration as a node would start with it: current.json and the journal (reads only). */
+  static async readOnDisk(dataDir: string): Promise<ClusterConfig> {
+    const p = configPaths(dataDir)
+    return replay(await readConfigFile(p.current), (await readJournal(p.journal)).records).config
   }
 
   /** The hash of current.json on disk, read again now; flags (or clears) a hand edit. */
@@ -159,9 +242,13 @@ export class ConfigStore extends EventEmitter {
     if (seen !== null && seen === this.writtenStat && this.writing === 0) return this.diskHash
     const hash = await fileHash(this.paths.current)
     if (this.writing > 0) return this.diskHash
-    if (hash === this.configHash) {
+    if (hash === this.snapshotHash) {
       this.handEdit = null
-    } else if (!this.handEdit || this.handEdit.fileHash !== hash) {
+      this.diskHash = this.configHash
+      this.writtenStat = seen
+      return this.diskHash
+    }
+    if (!this.handEdit || this.handEdit.fileHash !== hash) {
       const file = await readConfigFile(this.paths.current).catch(() => undefined)
       this.handEdit = {fileHash: hash, fileRevision: file?.revision ?? null, detectedAt: new Date().toISOString(), config: file ?? null}
       this.emit('hand-edit', this.handEdit)
@@ -170,7 +257,7 @@ export class ConfigStore extends EventEmitter {
     return hash
   }
 
-  /** The last known hash of current.json on disk. */
+  /** The last known hash of the configuration on disk (current.json and the journal). */
   get fileHash(): string {
     return this.diskHash
   }
@@ -188,7 +275,7 @@ export class ConfigStore extends EventEmitter {
     }
     const valid = validateConfig(config)
     const store = new ConfigStore(dataDir, valid)
-    await store.persist(valid, change)
+    await store.persist(valid, change, true)
     return store
   }
 
@@ -209,10 +296,6 @@ export class ConfigStore extends EventEmitter {
    * revision is bumped. With `baseRevision`, the change is refused as a conflict unless it is still current.
    */
   change(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
-    return this.changeWith(mutate, ctx, baseRevision)
-  }
-
-  private changeWith(mutate: (draft: ClusterConfig) => ClusterConfig | void, ctx: ChangeContext, baseRevision?: number): Promise<ClusterConfig> {
     return this.serial(async () => {
       this.checkBase(baseRevision)
       const draft = structuredClone(this.config)
@@ -274,13 +357,19 @@ export class ConfigStore extends EventEmitter {
     })
   }
 
-  /** Writes a change the primary proposes to config/staged.json (durable, not in effect) — phase one of a commit. */
+  /**
+   * Writes a change the primary proposes to config/staged.json (durable, not in effect) — phase one of a commit.
+   * A large document made from the revision in effect is staged as the patch from it.
+   */
   stage(next: unknown, check: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {derivedFrom?: ClusterConfig} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
       const valid = this.validate({...(next as Record<string, unknown>)}, opts.derivedFrom)
       check(valid, this.config)
       this.stagedRef = undefined
-      await writeFileAtomic(this.paths.staged, serializeConfig(valid))
+      const size = checkConfigSize(valid)
+      const ops = size >= JOURNAL_MIN_BYTES && opts.derivedFrom === this.config ? cheapPatch(this.config, valid) : null
+      const record: PatchRecord | null = ops ? {v: 1, base: refOf(this.config, this.configHash), target: refOf(valid), ops} : null
+      await writeFileAtomic(this.paths.staged, record ? JSON.stringify({stagedPatch: record}) + '\n' : configText(valid))
       this.stagedRef = {epoch: valid.epoch, revision: valid.revision}
       return valid
     })
@@ -288,8 +377,21 @@ export class ConfigStore extends EventEmitter {
 
   /** The staged change, if any and newer than the configuration in effect. */
   async staged(): Promise<ClusterConfig | null> {
-    const c = await readConfigFile(this.paths.staged).catch(() => null)
-    if (!c || c.clusterId !== this.config.clusterId || newerThan(this.config, c)) return null
+    const s = await readStaged(this.paths.staged)
+    if (!s) return null
+    let c: ClusterConfig
+    if ('patch' in s) {
+      if (!sameRef(s.patch.base, refOf(this.config, this.configHash))) return null
+      try {
+        c = applyPatch(this.config, s.patch.ops)
+      } catch {
+        return null
+      }
+      if (contentHash(c) !== s.patch.target.hash) return null
+    } else {
+      c = s.config
+    }
+    if (c.clusterId !== this.config.clusterId || newerThan(this.config, c)) return null
     if (c.epoch === this.config.epoch && c.revision === this.config.revision) return null
     return c
   }
@@ -297,7 +399,7 @@ export class ConfigStore extends EventEmitter {
   /** Drops the staged change of `revision` (the primary could not commit it). */
   unstage(revision: number, epoch: number): Promise<boolean> {
     return this.serial(async () => {
-      const c = await readConfigFile(this.paths.staged).catch(() => null)
+      const c = await stagedRefOf(this.paths.staged)
       if (!c || c.revision !== revision || c.epoch !== epoch) return false
       await fs.rm(this.paths.staged, {force: true})
       this.stagedRef = null
@@ -339,20 +441,38 @@ export class ConfigStore extends EventEmitter {
   }
 
   /** Revisions kept in history, newest first. */
-  history(): Promise<number[]> {
-    return listHistory(this.paths.history)
+  async history(): Promise<number[]> {
+    return (await listHistory(this.paths.history)).slice(0, HISTORY_LIMIT)
   }
 
-  async historyEntry(revision: number): Promise<ClusterConfig> {
-    const file = path.join(this.paths.history, `${revision}.json`)
+  /** A kept revision: its full copy, or rebuilt from the revision its patch was made against. */
+  async historyEntry(revision: number, depth = 0): Promise<ClusterConfig> {
+    const full = path.join(this.paths.history, `${revision}.json`)
     try {
-      return await readConfigFile(file)
+      return await readConfigFile(full)
     } catch (error) {
-      if (error instanceof ConfigFileError && error.message.endsWith('missing')) {
-        throw new OperationError('invalid', `revision ${revision} is not in the history`, 'list kept revisions with `cluster config history`')
-      }
-      throw error
+      if (!(error instanceof ConfigFileError && error.message.endsWith('missing'))) throw error
     }
+    const patchFile = path.join(this.paths.history, `${revision}.patch.json`)
+    const text = await fs.readFile(patchFile, 'utf8').catch(() => null)
+    if (text === null) throw new OperationError('invalid', `revision ${revision} is not in the history`, 'list kept revisions with `cluster config history`')
+    let rec: PatchRecord | null = null
+    try {
+      rec = asPatchRecord(JSON.parse(text))
+    } catch {
+      rec = null
+    }
+    if (!rec) throw new ConfigFileError(patchFile, 'is not a change record')
+    const cached = this.rebuilt.get(revision)
+    if (cached && contentHash(cached) === rec.target.hash) return cached
+    if (depth > 2 * HISTORY_LIMIT || rec.base.revision >= revision) throw new ConfigFileError(patchFile, `cannot be rebuilt (its base revision ${rec.base.revision} is not before it)`)
+    const base = await this.historyEntry(rec.base.revision, depth + 1)
+    if (!sameRef(refOf(base), rec.base)) throw new ConfigFileError(patchFile, `cannot be rebuilt: the kept revision ${rec.base.revision} is not the one it was made from`)
+    const doc = applyPatch(base, rec.ops)
+    if (contentHash(doc) !== rec.target.hash) throw new ConfigFileError(patchFile, 'cannot be rebuilt: the result differs from the recorded hash')
+    this.rebuilt.set(revision, doc)
+    if (this.rebuilt.size > 2 * HISTORY_LIMIT) this.rebuilt.delete(this.rebuilt.keys().next().value!)
+    return doc
   }
 
   async audit(limit = 100): Promise<AuditRecord[]> {
@@ -379,9 +499,13 @@ export class ConfigStore extends EventEmitter {
       const c = candidate as Record<string, unknown>
       if (!derivedFrom || !Array.isArray(c.users)) return validateConfig(candidate)
       const users = c.users as User[]
-      const known = new Set<User>(derivedFrom.users)
+      const base = derivedFrom.users
+      // Shared: the common prefix and suffix (the same objects), and in between whatever the base had there.
+      const {p, s} = sharedEnds(base, users)
+      const known = new Set<User>(base.slice(p, base.length - s))
       const at: number[] = []
-      const changed = users.filter((u, i) => !known.has(u) && at.push(i) > 0)
+      for (let i = p; i < users.length - s; i++) if (!known.has(users[i])) at.push(i)
+      const changed = at.map((i) => users[i])
       let valid: ClusterConfig
       try {
         valid = validateConfig({...c, users: changed})
@@ -391,12 +515,15 @@ export class ConfigStore extends EventEmitter {
         if (m) throw new ConfigValidationError(`users[${at[Number(m[1])]}]${m[2]}`, (error as ConfigValidationError).message.slice(m[0].length + 2))
         throw error
       }
-      let k = 0
-      const all = users.map((u) => (known.has(u) ? u : valid.users[k++]))
-      const names = new Set<string>()
+      const all = users.slice()
+      at.forEach((i, k) => (all[i] = valid.users[k]))
+      // Names: the shared users were unique among themselves; each changed one must be unique among all.
+      const names = new Set(valid.users.map((u) => u.name))
+      const seen = new Set<string>()
       all.forEach((u, i) => {
-        if (names.has(u.name)) throw new ConfigValidationError(`users[${i}].name`, `duplicate name "${u.name}"`)
-        names.add(u.name)
+        if (!names.has(u.name)) return
+        if (seen.has(u.name)) throw new ConfigValidationError(`users[${i}].name`, `duplicate name "${u.name}"`)
+        seen.add(u.name)
       })
       return {...valid, users: all}
     } catch (error) {
@@ -420,20 +547,37 @@ export class ConfigStore extends EventEmitter {
     return run
   }
 
-  private async persist(config: ClusterConfig, ctx: ChangeContext): Promise<void> {
+  /**
+   * Makes `config` the revision in effect, durably: a large document that shares its users with the one in
+   * effect is one journal line (the patch) and a patch in history; anything else, or every SNAPSHOT_EVERY lines,
+   * is a snapshot: current.json and a full history copy, each replaced atomically, and the journal emptied.
+   */
+  private async persist(config: ClusterConfig, ctx: ChangeContext, snapshot = false): Promise<void> {
     const p = this.paths
-    const text = serializeConfig(config)
+    const size = checkConfigSize(config)
     await this.keepOverwritten(config)
+    const hash = contentHash(config)
+    const journalable = !snapshot && size >= JOURNAL_MIN_BYTES && !this.handEdit && this.journal.lines < SNAPSHOT_EVERY && this.journal.bytes < SNAPSHOT_BYTES
+    const ops = journalable ? cheapPatch(this.config, config) : null
+    const line = ops ? JSON.stringify({v: 1, base: refOf(this.config, this.configHash), target: refOf(config, hash), ops} satisfies PatchRecord) : null
+    const wrote: string[] = []
     this.writing++
     try {
-      // Two independent durable replacements (temp, fsync, rename, dir fsync) side by side: half the chain of fs
-      // round trips each push waits for. current.json decides: once it is replaced the revision is in effect,
-      // and a failed history copy only leaves that revision out of `config history`.
-      this.writtenStat = null
-      const [, current] = await Promise.allSettled([writeFileAtomic(path.join(p.history, `${config.revision}.json`), text), writeFileAtomic(p.current, text)])
-      if (current.status === 'rejected') throw current.reason
-      this.writtenStat = await fs.stat(p.current, {bigint: true}).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, () => null)
+      if (line !== null && ops!.length > 0 && line.length < Math.max(size / 4, 64 * 1024)) {
+        const patchFile = path.join(p.history, `${config.revision}.patch.json`)
+        wrote.push(patchFile)
+        // The history patch and the journal line side by side; the journal line decides.
+        const [, appended] = await Promise.allSettled([writeFileAtomic(patchFile, line + '\n'), appendRecord(p.journal, line, !this.journal.exists)])
+        if (appended.status === 'rejected') throw appended.reason
+        this.journal = {lines: this.journal.lines + 1, bytes: this.journal.bytes + appended.value, exists: true}
+        await fs.rm(path.join(p.history, `${config.revision}.json`), {force: true}).catch(() => {})
+      } else {
+        wrote.push(path.join(p.history, `${config.revision}.json`))
+        await this.writeSnapshot(config, hash)
+        await fs.rm(path.join(p.history, `${config.revision}.patch.json`), {force: true}).catch(() => {})
+      }
     } catch (error) {
+      await Promise.all(wrote.map((f) => fs.rm(f, {force: true}).catch(() => {}))) // no history of a revision never in effect
       const e = error as NodeJS.ErrnoException
       const hint = e.code === 'ENOSPC' ? 'free space on the disk holding the data directory' : 'check the data directory\'s permissions and disk'
       throw new OperationError('io', `cannot write the configuration (${e.code ?? e.message}); revision ${this.config.revision} is still in effect`, hint)
@@ -442,11 +586,11 @@ export class ConfigStore extends EventEmitter {
     }
     const previous = this.config
     this.config = config
-    this.configHash = contentHash(config)
+    this.configHash = hash
     this.diskHash = this.configHash
     this.handEdit = null
     // The staged change this store wrote is known without reading it (20 MB with a large directory).
-    const staged = this.stagedRef !== undefined ? this.stagedRef : await readConfigFile(p.staged).catch(() => null)
+    const staged = this.stagedRef !== undefined ? this.stagedRef : await stagedRefOf(p.staged)
     if (staged && !newerThan(staged, config)) {
       await fs.rm(p.staged, {force: true}).catch(() => {})
       this.stagedRef = null
@@ -464,27 +608,91 @@ export class ConfigStore extends EventEmitter {
     await Promise.all(this.appliers.map((apply) => apply(config).catch(() => {})))
   }
 
+  /** current.json and history/N.json replaced side by side, then the journal emptied (its lines are in the snapshot). */
+  private async writeSnapshot(config: ClusterConfig, hash: string): Promise<void> {
+    const p = this.paths
+    const text = configText(config)
+    // Two independent durable replacements (temp, fsync, rename, dir fsync) side by side: half the chain of fs
+    // round trips each push waits for. current.json decides: once it is replaced the revision is in effect,
+    // and a failed history copy only leaves that revision out of `config history`.
+    this.writtenStat = null
+    const [, current] = await Promise.allSettled([writeFileAtomic(path.join(p.history, `${config.revision}.json`), text), writeFileAtomic(p.current, text)])
+    if (current.status === 'rejected') throw current.reason
+    this.snapshotHash = hash
+    this.writtenStat = await fs.stat(p.current, {bigint: true}).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, () => null)
+    // A crash before this leaves lines the snapshot already holds: opening skips them.
+    if (this.journal.bytes > 0 || this.journal.lines > 0) await clearJournal(p.journal)
+    this.journal = {lines: 0, bytes: 0, exists: this.journal.exists}
+  }
+
+  /** The configuration in effect written whole (after a journal could not be replayed). */
+  private async persistSnapshot(config: ClusterConfig): Promise<void> {
+    this.writing++
+    try {
+      await this.writeSnapshot(config, this.configHash)
+    } finally {
+      this.writing--
+    }
+  }
+
   /** A kept revision of the same number but another epoch or content moves to diverged/ instead of vanishing. */
   private async keepOverwritten(config: ClusterConfig): Promise<void> {
-    const kept = await readConfigFile(path.join(this.paths.history, `${config.revision}.json`)).catch(() => null)
+    const names = [`${config.revision}.json`, `${config.revision}.patch.json`].map((n) => path.join(this.paths.history, n))
+    const present = await Promise.all(names.map((f) => fs.access(f).then(() => true, () => false)))
+    if (!present.some(Boolean)) return
+    const kept = await this.historyEntry(config.revision).catch(() => null)
     if (!kept || contentHash(kept) === contentHash(config)) return
     if (kept.clusterId !== config.clusterId) return // history of a cluster this node left: join keeps a backup
     await this.keepDiverged([kept]).catch(() => {})
   }
 
+  /** Keeps the newest HISTORY_LIMIT revisions, and from the full copy the oldest kept patches are rebuilt from. */
   private async pruneHistory(): Promise<void> {
-    const revisions = await this.history()
-    await Promise.all(revisions.slice(HISTORY_LIMIT).map((r) => fs.rm(path.join(this.paths.history, `${r}.json`), {force: true})))
+    const dir = this.paths.history
+    const names = await fs.readdir(dir).catch(() => [] as string[])
+    const files = names.flatMap((n) => {
+      const m = /^(\d+)\.(json|patch\.json)$/.exec(n)
+      return m ? [{name: n, revision: Number(m[1]), full: m[2] === 'json'}] : []
+    })
+    const revisions = [...new Set(files.map((f) => f.revision))].sort((a, b) => b - a)
+    if (revisions.length <= HISTORY_LIMIT) return
+    const oldest = revisions[HISTORY_LIMIT - 1]
+    const anchor = Math.max(-1, ...files.filter((f) => f.full && f.revision <= oldest).map((f) => f.revision))
+    // Patches from the anchor on stay (hidden beyond the limit): the kept ones are rebuilt through them.
+    const keepFrom = files.some((f) => !f.full && f.revision >= oldest) && anchor >= 0 ? anchor : oldest
+    await Promise.all(files.filter((f) => f.revision < keepFrom).map((f) => fs.rm(path.join(dir, f.name), {force: true})))
   }
+}
+
+/** `base` with the journal's records applied in order; records the base already holds are skipped. */
+function replay(base: ClusterConfig, records: PatchRecord[]): {config: ClusterConfig; lines: number; problem: string | null} {
+  let config = base
+  let lines = 0
+  for (const [i, rec] of records.entries()) {
+    if (!newerThan(rec.target, config)) continue // already in the snapshot (a crash before the journal was emptied)
+    if (!sameRef(rec.base, refOf(config))) return {config, lines, problem: `line ${i + 1} (revision ${rec.target.revision}) does not follow revision ${config.revision} of current.json`}
+    let next: ClusterConfig
+    try {
+      next = applyPatch(config, rec.ops)
+    } catch (error) {
+      return {config, lines, problem: `line ${i + 1} does not apply (${(error as Error).message})`}
+    }
+    if (contentHash(next) !== rec.target.hash || next.revision !== rec.target.revision || next.epoch !== rec.target.epoch) {
+      return {config, lines, problem: `line ${i + 1} gives another document than the one recorded`}
+    }
+    config = next
+    lines++
+  }
+  return {config, lines, problem: null}
 }
 
 async function listHistory(dir: string): Promise<number[]> {
   const names = await fs.readdir(dir).catch(() => [] as string[])
-  return names
-    .map((n) => /^(\d+)\.json$/.exec(n))
+  const revisions = names
+    .map((n) => /^(\d+)\.(?:json|patch\.json)$/.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
-    .sort((a, b) => b - a)
+  return [...new Set(revisions)].sort((a, b) => b - a)
 }
 
 /** True when `a` is a later configuration than `b`: a higher epoch, or the same epoch and a higher revision. */

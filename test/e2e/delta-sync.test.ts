@@ -4,11 +4,12 @@
 // small patch, and `cluster users add` (the server-side edit) works, stays idempotent and keeps its rules.
 // Addresses: 127.0.120.0/24 only.
 import assert from 'node:assert/strict'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {contentHash} from '../../src/config/canonical-json.js'
+import {configHash as contentHash} from '../../src/config/config-text.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
+import {ConfigStore} from '../../src/config/store.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {DELTA_FORMAT, PATHS, type NodeStatus, type ServersDocument} from '../../src/protocol/index.js'
 import {runCli} from '../helpers/cli.js'
@@ -159,7 +160,10 @@ describe('delta sync (e2e)', () => {
       assert.ok(s.lastPush!.bytes < 2000, `a one-user change with 50,000 users sent ${s.lastPush!.bytes} bytes`)
     }
     const [p] = await allIdentical('every node with the new user', 60_000)
-    const onS2 = JSON.parse(readFileSync(file(S2, 'current.json'), 'utf8')) as ClusterConfig
+    // With 50,000 users current.json is a snapshot and the change a journal line: what S2 would start with.
+    const onS2 = await ConfigStore.readOnDisk(nodes[S2].dir)
+    const patch = statSync(file(S2, path.join('history', `${added.revision}.patch.json`))).size
+    assert.ok(patch < 4096, `the one-user change is kept as a patch of ${patch} bytes on S2, not a copy of the document`)
     assert.equal(onS2.users.length, 50_001)
     assert.equal(onS2.users.at(-1)?.name, 'newcomer')
     assert.equal(contentHash(onS2), p.hash)

@@ -6,7 +6,7 @@ import net from 'node:net'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {AdminClient} from '../../src/protocol/admin-client.js'
-import {readConfigFile} from '../../src/config/store.js'
+import {ConfigStore, readConfigFile} from '../../src/config/store.js'
 import {PATHS} from '../../src/protocol/index.js'
 import {spawn} from 'node:child_process'
 import {runCli} from '../helpers/cli.js'
@@ -138,6 +138,27 @@ describe('cluster node start: errors', () => {
   })
 })
 
+/** Runs `write` (one change per call, false to stop) until a SIGKILL of the node after `ms`, then waits for its exit. */
+async function killDuringWrites(n: TestNode, client: AdminClient, ms: number, write: () => Promise<void>): Promise<void> {
+  let stop = false
+  const burst = (async () => {
+    for (let i = 0; i < 1000 && !stop; i++) {
+      try {
+        await write()
+      } catch {
+        break // the connection died with the node
+      }
+    }
+  })()
+  await new Promise((r) => setTimeout(r, ms))
+  n.kill()
+  stop = true
+  await burst
+  client.close()
+  const p = n.process!
+  if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r))
+}
+
 describe('configuration durability', () => {
   it('SIGKILL during a burst of configuration writes never leaves an unreadable configuration (50 times)', async () => {
     const root = tempDir()
@@ -149,32 +170,50 @@ describe('configuration durability', () => {
       const config = await client.readJson<Record<string, any>>(PATHS.config)
       assert.ok(config.revision === acknowledged || config.revision === acknowledged + 1, `round ${round}: served revision ${config.revision}, last acknowledged ${acknowledged}`)
       acknowledged = config.revision
-      let stop = false
-      const burst = (async () => {
-        let base = config.revision
-        for (let i = 0; i < 1000 && !stop; i++) {
-          config.sync.intervalSeconds = 10 + ((base + i) % 1000)
-          try {
-            await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: base}))
-            base += 1
-            acknowledged = base
-          } catch {
-            break // the connection died with the node
-          }
-        }
-      })()
-      await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 60)))
-      n.kill()
-      stop = true
-      await burst
-      client.close()
-      const p = n.process!
-      if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r))
+      let base = config.revision
+      await killDuringWrites(n, client, 5 + Math.floor(Math.random() * 60), async () => {
+        config.sync.intervalSeconds = 10 + (base % 1000)
+        await client.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: base}))
+        base += 1
+        acknowledged = base
+      })
       const onDisk = await readConfigFile(path.join(n.dir, 'config', 'current.json'))
       assert.ok(onDisk.revision === acknowledged || onDisk.revision === acknowledged + 1, `round ${round}: on disk ${onDisk.revision}, acknowledged ${acknowledged}`)
       acknowledged = onDisk.revision
     }
     assert.ok(acknowledged > 50, `writes happened (${acknowledged} revisions)`)
+  })
+
+  it('SIGKILL during a burst of journaled changes (users-edit) never loses an acknowledged one (20 times)', async () => {
+    // Every document journaled, as a directory of many users is: each change is a patch line, not a rewrite.
+    process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES = '0'
+    try {
+      const root = tempDir()
+      const n = await node(root, '127.0.2.11')
+      const hash = 'scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$' + 'A'.repeat(43) + '='
+      let acknowledged = 1
+      let k = 0
+      let journaled = 0
+      for (let round = 0; round < 20; round++) {
+        await n.start()
+        const client = await AdminClient.connect({host: n.bind, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+        const served = (await client.readJson<{revision: number}>(PATHS.config)).revision
+        assert.ok(served === acknowledged || served === acknowledged + 1, `round ${round}: served revision ${served}, last acknowledged ${acknowledged}`)
+        acknowledged = served
+        await killDuringWrites(n, client, 20 + Math.floor(Math.random() * 80), async () => {
+          acknowledged = (await client.exec<{revision: number}>('users-edit', {action: 'add', name: `u${k++}`, passwordHash: hash, publicKeys: []})).revision
+        })
+        journaled = Math.max(journaled, readFileSync(path.join(n.dir, 'config', 'journal.log'), 'utf8').split('\n').filter(Boolean).length)
+        const onDisk = await ConfigStore.readOnDisk(n.dir)
+        assert.ok(onDisk.revision === acknowledged || onDisk.revision === acknowledged + 1, `round ${round}: on disk ${onDisk.revision}, acknowledged ${acknowledged}`)
+        assert.equal(onDisk.users.length, onDisk.revision - 1, 'one user per revision since the first')
+        acknowledged = onDisk.revision
+      }
+      assert.ok(acknowledged > 40, `writes happened (${acknowledged} revisions)`)
+      assert.ok(journaled > 0, 'the changes went to the journal')
+    } finally {
+      delete process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES
+    }
   })
 })
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import {describe, it} from 'node:test'
-import {contentHash} from '../../src/config/canonical-json.js'
+import {configHash as contentHash} from '../../src/config/config-text.js'
 import {applyPatch, diffConfig, PatchError} from '../../src/config/config-patch.js'
 import {initNodeDir} from '../../src/config/node-dir.js'
 import type {ClusterConfig, User} from '../../src/config/schema.js'

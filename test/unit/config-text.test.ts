@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import {describe, it} from 'node:test'
-import {contentHash} from '../../src/config/canonical-json.js'
-import {configHash, configText} from '../../src/config/config-text.js'
+import {configHash, configSize, configText} from '../../src/config/config-text.js'
+import {canonicalize} from '../../src/config/canonical-json.js'
 import {initNodeDir} from '../../src/config/node-dir.js'
 import type {ClusterConfig, User} from '../../src/config/schema.js'
 import {ConfigStore, readConfigFile} from '../../src/config/store.js'
@@ -23,14 +23,28 @@ async function storeWith(users: number): Promise<ConfigStore> {
 }
 
 describe('config text and small edits', () => {
-  it('configText and configHash equal JSON.stringify and contentHash, before and after a shared-user change', async () => {
+  it('configText equals JSON.stringify, configSize its length, and configHash is the hash of the content, before and after shared-user changes', async () => {
     const store = await storeWith(500)
     const c = store.current
+    // A copy made from the text shares nothing with `c`: the cached parts must give what computing afresh gives.
+    const fresh = (x: object) => JSON.parse(JSON.stringify(x)) as ClusterConfig
     assert.equal(configText(c), JSON.stringify(c, null, 2) + '\n')
-    assert.equal(configHash(c), contentHash(c))
-    const next: ClusterConfig = {...c, users: [...c.users.slice(0, 250), user('middle'), ...c.users.slice(250)], revision: c.revision + 1}
-    assert.equal(configText(next), JSON.stringify(next, null, 2) + '\n')
-    assert.equal(configHash(next), contentHash(next))
+    assert.equal(configSize(c), Buffer.byteLength(configText(c)))
+    assert.equal(configHash(c), configHash(fresh(c)))
+    assert.equal(configHash(c), configHash(canonicalize(fresh(c)) as object), 'member order does not change the hash')
+    const inserted: ClusterConfig = {...c, users: [...c.users.slice(0, 250), user('middle'), ...c.users.slice(250)], revision: c.revision + 1}
+    const removed: ClusterConfig = {...inserted, users: inserted.users.filter((u) => u.name !== 'user7'), revision: c.revision + 2}
+    const replaced: ClusterConfig = {...removed, users: removed.users.map((u) => (u.name === 'user400' ? {...u, home: '/elsewhere'} : u)), revision: c.revision + 3}
+    const hashes = new Set([configHash(c)])
+    for (const next of [inserted, removed, replaced]) {
+      assert.equal(configText(next), JSON.stringify(next, null, 2) + '\n')
+      assert.equal(configSize(next), Buffer.byteLength(JSON.stringify(next, null, 2) + '\n'))
+      assert.equal(configHash(next), configHash(fresh(next)))
+      hashes.add(configHash(next))
+    }
+    assert.equal(hashes.size, 4, 'each change gives another hash')
+    const swapped = {...replaced, users: [replaced.users[1], replaced.users[0], ...replaced.users.slice(2)]}
+    assert.notEqual(configHash(swapped), configHash(replaced), 'the order of users is part of the content')
   })
 
   it('edit() adds one user sharing the others, writes history, and the file reads back as the same document', async () => {
@@ -42,7 +56,7 @@ describe('config text and small edits', () => {
     assert.equal(out.config.users[0], before.users[0], 'unchanged users are shared, not copied')
     assert.equal(before.users.length, 300, 'the previous revision is left as it was')
     const onDisk = await readConfigFile(store.paths.current)
-    assert.equal(contentHash(onDisk), store.hash)
+    assert.equal(configHash(onDisk), store.hash)
     assert.deepEqual((await store.history()).slice(0, 2), [out.config.revision, before.revision])
     const none = await store.edit(() => ({next: null, result: 'nothing'}), ctx)
     assert.equal(none.changed, false)

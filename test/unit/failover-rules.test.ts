@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {effectivePolicy, majorityOf} from '../../src/cluster/sync-engine.js'
-import {contentHash} from '../../src/config/canonical-json.js'
+import {configHash as contentHash} from '../../src/config/config-text.js'
 import {validateConfig, type ClusterConfig} from '../../src/config/schema.js'
 import {newerThan} from '../../src/config/store.js'
 import {divergedRevisions, fenceCheck} from '../../src/daemon/node-runtime.js'
