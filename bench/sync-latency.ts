@@ -6,7 +6,7 @@
 // Usage: node dist/bench/sync-latency.js [--sizes 1,5,20,100] [--changes 30] [--lightweight-from 100]
 //        [--cases small,users] [--users 50000] [--user-sizes 5,20] [--user-changes 10] [--commit auto|primary]
 //        [--net 127.0.6]
-//        [--cpu-prof DIR]   (CPU profiles of the primary and of the first secondary or the host, per size, into DIR)
+//        [--user-modes full,delta] [--cpu-prof DIR]   (CPU profiles of the primary and of the first secondary or the host, per size, into DIR)
 // Addresses: NET.0/24 only (primary NET.1, secondaries from NET.2; default 127.0.6). Every child is killed by PID.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -285,7 +285,7 @@ interface UsersRow {
  * A cluster of `n` real secondaries with `users` users; changes add one user each. The cluster is formed once;
  * the primary is restarted with full documents (CLUSTER_SYNC_DELTA=0), measured, then with deltas, measured.
  */
-async function measureUsers(n: number, users: number, changes: number): Promise<UsersRow[]> {
+async function measureUsers(n: number, users: number, changes: number, modes: ('full' | 'delta')[], profileDir?: string): Promise<UsersRow[]> {
   const root = mkdtempSync(path.join(tmpdir(), `ftpcluster-bench-users-${n}-`))
   tempRoots.add(root)
   const mine: ChildProcess[] = []
@@ -317,10 +317,11 @@ async function measureUsers(n: number, users: number, changes: number): Promise<
     const dirs = Array.from({length: n}, (_, i) => path.join(root, `s-${i}`))
     await bounded(dirs.map((d, i) => () => initNodeDir(d, {bind: secondaryAddress(i), adminUser: 'admin', adminPassword: PASSWORD})), 4)
     // One worker per node: 21 nodes × a worker per core would measure the machine's memory, not the sync.
-    const startPrimary = (delta: boolean) => spawnUntilReady([CLI, 'node', 'start', primaryDir, '--workers', '1'], 'primary', () => {}, /\] ready /, {CLUSTER_SYNC_DELTA: delta ? '1' : '0'})
+    const prof = (name: string) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `users-${name}-${n}-${Date.now()}.cpuprofile`] : [])
+    const startPrimary = (delta: boolean) => spawnUntilReady([...prof(delta ? 'primary-delta' : 'primary-full'), CLI, 'node', 'start', primaryDir, '--workers', '1'], 'primary', () => {}, /\] ready /, {CLUSTER_SYNC_DELTA: delta ? '1' : '0'})
     const starts: Promise<ChildProcess>[] = [startPrimary(true)]
     const appliedLine = /\] configuration applied revision=(\d+) by=cluster /
-    dirs.forEach((d, i) => starts.push(spawnUntilReady([CLI, 'node', 'start', d, '--workers', '1'], `secondary ${secondaryAddress(i)}`, (line) => {
+    dirs.forEach((d, i) => starts.push(spawnUntilReady([...(i === 0 ? prof('secondary') : []), CLI, 'node', 'start', d, '--workers', '1'], `secondary ${secondaryAddress(i)}`, (line) => {
       const m = appliedLine.exec(line)
       if (m) recordApplied(applied, i, Number(m[1]), onRecord)
     }, /\] ready /)))
@@ -333,7 +334,7 @@ async function measureUsers(n: number, users: number, changes: number): Promise<
     await allInSyncOnPrimary(admin, config.revision, n, USERS_TIMEOUT_MS)
     const setupMs = now() - t0Setup
     const rows: UsersRow[] = []
-    for (const mode of ['full', 'delta'] as const) {
+    for (const mode of modes) {
       admin.close()
       await stopChild(mine[0])
       mine[0] = await startPrimary(mode === 'delta')
@@ -421,6 +422,7 @@ async function main(): Promise<void> {
   const users = Number(arg('users', '50000'))
   const userSizes = arg('user-sizes', '5,20').split(',').map(Number)
   const userChanges = Number(arg('user-changes', '10'))
+  const userModes = arg('user-modes', 'full,delta').split(',').filter((m): m is 'full' | 'delta' => m === 'full' || m === 'delta')
   const profileArg = arg('cpu-prof', '')
   const profileDir = profileArg ? path.resolve(profileArg) : undefined
   if ([...sizes, ...userSizes].some((s) => !Number.isInteger(s) || s < 1 || s > 250)) throw new Error(`--sizes, --user-sizes: secondaries per run must be 1-250 (${NET}.2-251)`)
@@ -470,7 +472,7 @@ async function main(): Promise<void> {
     const med = (xs: number[]) => (xs.length ? quantile(xs, 0.5) : NaN)
     for (const n of userSizes) {
       // A case that cannot even form its cluster (commits refused on a loaded machine) is reported, not fatal.
-      const got = await measureUsers(n, users, userChanges).catch((error: Error) => {
+      const got = await measureUsers(n, users, userChanges, userModes, profileDir).catch((error: Error) => {
         process.stdout.write(`  ${n} secondaries: the case failed: ${error.message.slice(0, 400)}\n`)
         return [] as UsersRow[]
       })

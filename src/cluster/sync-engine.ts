@@ -21,8 +21,11 @@ const CONCURRENCY = 32
  */
 const STAGE_TIMEOUT_MS = 3000
 const STAGE_MAX_MS = 30_000
-/** Once the policy is met, stragglers get this long, so the report of who holds the change is complete. */
-const STAGE_GRACE_MS = 150
+/**
+ * Once the policy is met, stragglers get this long, so the report of who holds the change is complete; not
+ * longer, because the writer waits for it (a straggler gets the change by the push that follows the commit).
+ */
+const STAGE_GRACE_MS = 25
 /** Revisions kept in memory as delta bases (a secondary a few changes behind still gets a delta). */
 const RECENT_BASES = 3
 /** A delta larger than this share of the full document is not worth it: the full document goes. */

@@ -109,6 +109,14 @@ export function sharedEnds(a: readonly unknown[], b: readonly unknown[]): {p: nu
   return {p, s}
 }
 
+/** Arrays known to name their entries uniquely by a field (validated users): their diffs skip the check. */
+const uniqueBy = new WeakMap<readonly unknown[], string>()
+
+/** Records that every entry of `list` has a distinct string `field` (the caller checked it). */
+export function markUniqueBy(list: readonly unknown[], field: (typeof KEY_FIELDS)[number]): void {
+  uniqueBy.set(list, field)
+}
+
 /** Arrays from this length on are diffed around the entries they share (a change to a large directory). */
 const LARGE = 256
 
@@ -139,7 +147,7 @@ function diffLarge(a: Json[], b: Json[], path: PathSegment[], ops: PatchOp[]): b
       }
       return true
     }
-    if (!unique(a) || !unique(b)) return false
+    if ((uniqueBy.get(a) !== field && !unique(a)) || (uniqueBy.get(b) !== field && !unique(b))) return false
     const mine: PatchOp[] = []
     const head = edge.length ? [edge[0] as JsonObject] : []
     if (!diffKeyed([...head, ...(midA as JsonObject[])], [...head, ...(midB as JsonObject[])], field, path, mine)) return false
@@ -249,7 +257,8 @@ function indexIn(container: JsonObject | Json[], seg: PathSegment): string | num
       // A patch names entries in document order: look next to the last one found before scanning.
       const hint = hints.get(container) ?? 0
       const at = (i: number) => i >= 0 && i < container.length && isObject(container[i]) && (container[i] as JsonObject)[field] === value
-      const i = at(hint) ? hint : at(hint + 1) ? hint + 1 : at(hint + 2) ? hint + 2 : container.findIndex((e) => isObject(e) && e[field] === value)
+      const last = container.length - 1
+      const i = at(hint) ? hint : at(hint + 1) ? hint + 1 : at(hint + 2) ? hint + 2 : at(last) ? last : container.findIndex((e) => isObject(e) && e[field] === value)
       if (i < 0) throw new PatchError(`no entry with ${field} "${value}" in the base`)
       hints.set(container, i)
       return i

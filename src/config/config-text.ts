@@ -31,9 +31,12 @@ const CLOSE = '\n  ]'
 function usersOf(doc: Doc): object[] | undefined {
   const users = doc.users
   if (!Array.isArray(users) || users.length < 64) return undefined
+  if (objectArrays.has(users)) return users as object[]
   for (const u of users) if (typeof u !== 'object' || u === null || Array.isArray(u)) return undefined
+  objectArrays.add(users)
   return users as object[]
 }
+const objectArrays = new WeakSet<unknown[]>()
 
 function prettyUser(u: object): string {
   let t = pretty.get(u)
@@ -111,6 +114,7 @@ function relative(users: readonly unknown[], want: 'digests' | 'bytes'): {base: 
     if (k[want] === undefined) continue
     const {p, s} = sharedEnds(k.users, users)
     if (!best || p + s > best.p + best.s) best = {base: k, p, s}
+    if (users.length - p - s <= 8) break // the one it was made from
   }
   // Worth it only when nearly everything is shared.
   return best && users.length - best.p - best.s <= 1024 ? best : null

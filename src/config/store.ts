@@ -10,7 +10,7 @@ import path from 'node:path'
 import {MAX_CONFIG_BYTES, OperationError} from '../protocol/index.js'
 import {configHash as contentHash, configSize, configText} from './config-text.js'
 import {removeStaleTemps, writeFileAtomic} from './atomic-file.js'
-import {applyPatch, diffConfig, sharedEnds, type PatchOp} from './config-patch.js'
+import {applyPatch, diffConfig, markUniqueBy, sharedEnds, type PatchOp} from './config-patch.js'
 import {appendRecord, asPatchRecord, clearJournal, readJournal, sameRef, type PatchRecord, type RevisionRef} from './journal.js'
 import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig, type User} from './schema.js'
 
@@ -442,11 +442,13 @@ export class ConfigStore extends EventEmitter {
 
   /** Revisions kept in history, newest first. */
   async history(): Promise<number[]> {
+    await this.historyWork
     return (await listHistory(this.paths.history)).slice(0, HISTORY_LIMIT)
   }
 
   /** A kept revision: its full copy, or rebuilt from the revision its patch was made against. */
   async historyEntry(revision: number, depth = 0): Promise<ClusterConfig> {
+    if (depth === 0) await this.historyWork
     const full = path.join(this.paths.history, `${revision}.json`)
     try {
       return await readConfigFile(full)
@@ -497,7 +499,11 @@ export class ConfigStore extends EventEmitter {
   private validate(candidate: unknown, derivedFrom?: ClusterConfig): ClusterConfig {
     try {
       const c = candidate as Record<string, unknown>
-      if (!derivedFrom || !Array.isArray(c.users)) return validateConfig(candidate)
+      if (!derivedFrom || !Array.isArray(c.users)) {
+        const valid = validateConfig(candidate)
+        markUniqueBy(valid.users, 'name') // validateConfig refuses duplicate names
+        return valid
+      }
       const users = c.users as User[]
       const base = derivedFrom.users
       // Shared: the common prefix and suffix (the same objects), and in between whatever the base had there.
@@ -525,6 +531,7 @@ export class ConfigStore extends EventEmitter {
         if (seen.has(u.name)) throw new ConfigValidationError(`users[${i}].name`, `duplicate name "${u.name}"`)
         seen.add(u.name)
       })
+      markUniqueBy(all, 'name')
       return {...valid, users: all}
     } catch (error) {
       if (error instanceof ConfigValidationError) {
@@ -564,13 +571,15 @@ export class ConfigStore extends EventEmitter {
     this.writing++
     try {
       if (line !== null && ops!.length > 0 && line.length < Math.max(size / 4, 64 * 1024)) {
-        const patchFile = path.join(p.history, `${config.revision}.patch.json`)
-        wrote.push(patchFile)
-        // The history patch and the journal line side by side; the journal line decides.
-        const [, appended] = await Promise.allSettled([writeFileAtomic(patchFile, line + '\n'), appendRecord(p.journal, line, !this.journal.exists)])
-        if (appended.status === 'rejected') throw appended.reason
-        this.journal = {lines: this.journal.lines + 1, bytes: this.journal.bytes + appended.value, exists: true}
-        await fs.rm(path.join(p.history, `${config.revision}.json`), {force: true}).catch(() => {})
+        // The journal line decides; the history patch is written after the change is acknowledged (a failed or
+        // lost one only leaves that revision out of `config history`).
+        const appended = await appendRecord(p.journal, line, !this.journal.exists)
+        this.journal = {lines: this.journal.lines + 1, bytes: this.journal.bytes + appended, exists: true}
+        const revision = config.revision
+        this.afterAck(async () => {
+          await fs.rm(path.join(p.history, `${revision}.json`), {force: true})
+          await writeFileAtomic(path.join(p.history, `${revision}.patch.json`), line + '\n')
+        })
       } else {
         wrote.push(path.join(p.history, `${config.revision}.json`))
         await this.writeSnapshot(config, hash)
@@ -601,11 +610,18 @@ export class ConfigStore extends EventEmitter {
       by: ctx.by, from: ctx.from, at: new Date().toISOString(), summary: ctx.summary,
       revision: config.revision, epoch: config.epoch, hash: this.configHash,
     }
-    // Independent of each other: the audit line and the history pruning overlap.
-    await Promise.all([fs.appendFile(p.audit, JSON.stringify(record) + '\n', {mode: 0o600}).catch(() => {}), this.pruneHistory()])
+    await fs.appendFile(p.audit, JSON.stringify(record) + '\n', {mode: 0o600}).catch(() => {})
+    this.afterAck(() => this.pruneHistory())
     this.emit('change', config, previous)
     // a change is acknowledged only once every process serving clients runs it
     await Promise.all(this.appliers.map((apply) => apply(config).catch(() => {})))
+  }
+
+  /** History work that need not delay an acknowledgement, in order; readers of history wait for it. */
+  private historyWork: Promise<void> = Promise.resolve()
+
+  private afterAck(task: () => Promise<void>): void {
+    this.historyWork = this.historyWork.then(task).catch(() => {})
   }
 
   /** current.json and history/N.json replaced side by side, then the journal emptied (its lines are in the snapshot). */
@@ -637,6 +653,7 @@ export class ConfigStore extends EventEmitter {
 
   /** A kept revision of the same number but another epoch or content moves to diverged/ instead of vanishing. */
   private async keepOverwritten(config: ClusterConfig): Promise<void> {
+    await this.historyWork
     const names = [`${config.revision}.json`, `${config.revision}.patch.json`].map((n) => path.join(this.paths.history, n))
     const present = await Promise.all(names.map((f) => fs.access(f).then(() => true, () => false)))
     if (!present.some(Boolean)) return

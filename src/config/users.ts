@@ -3,6 +3,7 @@
 import {OperationError} from '../protocol/index.js'
 import {DEFAULT_USER_PERMISSIONS} from './defaults.js'
 import type {ClusterConfig, Permission, User} from './schema.js'
+import {sharedEnds} from './config-patch.js'
 
 export interface NewUser {
   name: string
@@ -38,4 +39,31 @@ export function makeUser(config: ClusterConfig, spec: NewUser): User {
     permissions: spec.permissions ?? [...DEFAULT_USER_PERMISSIONS],
     disabled: false,
   }
+}
+
+/**
+ * The index behind userByName: of the users array last asked about. A configuration a change made shares all
+ * but a few user objects with the one before, so its index is the previous one with those few entries updated
+ * (names are unique in a valid configuration): a lookup after a one-user change to 50,000 users is not a scan.
+ */
+let indexed: {users: readonly User[]; byName: Map<string, User>} | null = null
+
+/** The user named `name` in `users` (a valid configuration's), found through an index kept up to date. */
+export function userByName(users: readonly User[], name: string): User | undefined {
+  if (indexed?.users !== users) {
+    const before = indexed
+    const ends = before ? sharedEnds(before.users, users) : null
+    if (before && ends && before.users.length - ends.p - ends.s + users.length - ends.p - ends.s <= 1024) {
+      for (let i = ends.p; i < before.users.length - ends.s; i++) {
+        const u = before.users[i]
+        if (before.byName.get(u.name) === u) before.byName.delete(u.name)
+      }
+      for (let i = ends.p; i < users.length - ends.s; i++) before.byName.set(users[i].name, users[i])
+      indexed = {users, byName: before.byName}
+    } else {
+      indexed = {users, byName: new Map(users.map((u) => [u.name, u]))}
+    }
+  }
+  const u = indexed.byName.get(name)
+  return u && u.name === name ? u : undefined
 }

@@ -3,6 +3,7 @@ import {setTimeout as delay} from 'node:timers/promises'
 import {verifyPassword} from '../../config/password.js'
 import type {CommandSet} from './command-table.js'
 import type {FtpConnection} from './ftp-connection.js'
+import {userByName} from '../../config/users.js'
 
 function tlsMissing(c: FtpConnection): boolean {
   if (c.requireTls && !c.control.secure) {
@@ -19,7 +20,7 @@ async function pass(c: FtpConnection, password: string): Promise<void> {
   if (name === null) return c.reply(503, 'Login with USER first')
   c.pendingUser = null
   const config = c.host.config()
-  const user = config.users.find((u) => u.name === name)
+  const user = userByName(config.users, name)
   // Parallel guesses from one address: refused unchecked once those in flight would reach the ban.
   if (!(await c.host.defender.begin(c.address))) return c.close(421, 'Too many login attempts from your address, try again later')
   let valid = false

@@ -15,6 +15,7 @@ import {fileErrorReply} from './reply-codes.js'
 import {clientSpokeFirst, discardUntilEnd, secureDataSocket} from './tls-context.js'
 import {TransferAborted, finishSocket} from './transfer.js'
 import type {Defender} from '../../net/defender.js'
+import {userByName} from '../../config/users.js'
 
 /** What a connection needs from its service; read live so a reload applies at once. */
 export interface ConnectionHost {
@@ -280,7 +281,7 @@ export class FtpConnection {
   /** A reload changed this session's user or address rights. */
   async applyConfig(config: ClusterConfig, allowed: boolean): Promise<void> {
     const name = this.session?.user.name
-    const user = name === undefined ? undefined : config.users.find((u) => u.name === name)
+    const user = name === undefined ? undefined : userByName(config.users, name)
     if (!allowed || (name !== undefined && (!user || user.disabled))) {
       if (this.busy) this.closeWhenIdle = true
       else this.close(421, 'Access revoked by a configuration change')

@@ -3,6 +3,7 @@
 import ssh2, {type ParsedKey, type PublicKey} from 'ssh2'
 import type {User} from '../../config/schema.js'
 import {verifyPassword} from '../../config/password.js'
+import {userByName} from '../../config/users.js'
 
 const {utils} = ssh2
 
@@ -13,7 +14,8 @@ function parsePublicKey(line: string): ParsedKey | null {
 }
 
 export class UserDirectory {
-  private byName = new Map<string, User>()
+  private users: readonly User[] = []
+  /** Parsed public keys by their line; emptied when it grows past what any configuration needs. */
   private readonly keys = new Map<string, ParsedKey | null>()
 
   constructor(users: User[]) {
@@ -22,25 +24,24 @@ export class UserDirectory {
 
   /** Takes effect for the next authentication; live sessions are updated by the service. */
   update(users: User[]): void {
-    this.byName = new Map(users.map((u) => [u.name, u]))
-    const wanted = new Set(users.flatMap((u) => u.publicKeys))
-    for (const k of this.keys.keys()) if (!wanted.has(k)) this.keys.delete(k)
+    this.users = users
+    if (this.keys.size > 4 * 1024) this.keys.clear()
   }
 
   find(name: string): User | undefined {
-    return this.byName.get(name)
+    return userByName(this.users, name)
   }
 
   /** The user when the password is right and the user is enabled; unknown users cost one scrypt too. */
   async checkPassword(name: string, password: string): Promise<User | null> {
-    const user = this.byName.get(name)
+    const user = this.find(name)
     const ok = await verifyPassword(password, user?.passwordHash ?? null)
     return ok && user && !user.disabled ? user : null
   }
 
   /** The user's key matching the offered one, or null. */
   matchKey(name: string, offered: PublicKey): ParsedKey | null {
-    const user = this.byName.get(name)
+    const user = this.find(name)
     if (!user || user.disabled) return null
     for (const line of user.publicKeys) {
       let key = this.keys.get(line)

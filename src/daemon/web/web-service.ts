@@ -21,6 +21,7 @@ import {ForwardedFor} from './forwarded-for.js'
 import {STATE_DIR} from './shared-state.js'
 import {WebAuth, type AuthResult} from './web-auth.js'
 import {loadStaticFiles, type StaticFile} from './web-static.js'
+import {userByName} from '../../config/users.js'
 
 export interface WebServiceOptions {
   /** Revokes every session of a user cluster-wide (the primary bumps the user's session epoch); `floor` is the
@@ -136,7 +137,7 @@ export class WebService implements Service {
       this.tlsSource = id.tlsCert + id.tlsKey
     }
     for (const [key, s] of this.sessions) {
-      const u = config.users.find((x) => x.name === s.session.user.name)
+      const u = userByName(config.users, s.session.user.name)
       if (!u || u.home !== s.home) this.sessions.delete(key)
       else (s.session as LocalFileSession).updateUser?.(u)
     }
