@@ -99,8 +99,30 @@ function diffValue(a: Json, b: Json, path: PathSegment[], ops: PatchOp[]): void 
   }
 }
 
+/** Arrays made by copying another and changing a few entries (applyPatch, validation): the one they came from. */
+const parents = new WeakMap<readonly unknown[], readonly unknown[]>()
+
+/** Records that `child` was made from `parent` (so encodings of it can start from the parent's). */
+export function noteParent(child: readonly unknown[], parent: readonly unknown[]): void {
+  if (child !== parent) parents.set(child, parent)
+}
+
+export function parentOf(child: readonly unknown[]): readonly unknown[] | undefined {
+  return parents.get(child)
+}
+
 /** The lengths of the common prefix and suffix of two arrays, by identity (what a change left in place). */
 export function sharedEnds(a: readonly unknown[], b: readonly unknown[]): {p: number; s: number} {
+  // A change asks this of the same pair several times (validation, size, hash, diffs): the last few are kept.
+  for (const e of endsSeen) if (e.a === a && e.b === b) return e.ends
+  const ends = scanEnds(a, b)
+  endsSeen.unshift({a, b, ends})
+  if (endsSeen.length > 16) endsSeen.pop()
+  return ends
+}
+const endsSeen: {a: readonly unknown[]; b: readonly unknown[]; ends: {p: number; s: number}}[] = []
+
+function scanEnds(a: readonly unknown[], b: readonly unknown[]): {p: number; s: number} {
   const max = Math.min(a.length, b.length)
   let p = 0
   while (p < max && a[p] === b[p]) p++
@@ -195,6 +217,7 @@ export function applyPatch<T>(base: T, ops: PatchOp[]): T {
   const own = <C extends object>(c: C): C => {
     if (fresh.has(c)) return c
     const copy = (Array.isArray(c) ? [...c] : {...c}) as C
+    if (Array.isArray(c)) noteParent(copy as unknown[], c)
     fresh.add(copy)
     return copy
   }

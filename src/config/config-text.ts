@@ -6,9 +6,9 @@
 //   sha256("ftpcluster-config/2\n" + canonical JSON of the document without "users" + "\n" + U)
 //   U = sha256(d(users[0]) + d(users[1]) + …), d(u) = sha256(canonical JSON of u) (32 raw bytes each);
 // without a "users" array U is absent. Canonical JSON sorts object members (canonical-json.ts).
-import {createHash} from 'node:crypto'
+import {createHash, type Hash} from 'node:crypto'
 import {canonicalize} from './canonical-json.js'
-import {sharedEnds} from './config-patch.js'
+import {parentOf, sharedEnds} from './config-patch.js'
 
 export const HASH_FORMAT = 2
 
@@ -32,7 +32,13 @@ function usersOf(doc: Doc): object[] | undefined {
   const users = doc.users
   if (!Array.isArray(users) || users.length < 64) return undefined
   if (objectArrays.has(users)) return users as object[]
-  for (const u of users) if (typeof u !== 'object' || u === null || Array.isArray(u)) return undefined
+  // Made from an array known to hold objects: only the entries that differ from it are looked at.
+  const parent = parentOf(users)
+  const {p, s} = parent && objectArrays.has(parent as unknown[]) ? sharedEnds(parent, users) : {p: 0, s: 0}
+  for (let i = p; i < users.length - s; i++) {
+    const u = users[i]
+    if (typeof u !== 'object' || u === null || Array.isArray(u)) return undefined
+  }
   objectArrays.add(users)
   return users as object[]
 }
@@ -96,19 +102,30 @@ function digestOf(value: unknown): Buffer {
 }
 
 /**
- * Users arrays lately hashed or sized, with their concatenated digests and text size: a new array that shares
- * all but a few entries with one of them (a change) is computed from it, touching only the entries that differ.
+ * Users arrays lately hashed or sized: their concatenated digests, the hash state after every CHUNK entries
+ * (so a successor resumes where it starts to differ), and their text size. A new array that shares all but a
+ * few entries with one of them (a change) is computed from it, touching only the entries that differ.
  */
 interface Known {
   users: readonly unknown[]
   digests?: Buffer
+  /** marks[j]: the state after the digests of entries [0, j·CHUNK); never updated in place (copied first). */
+  marks?: Hash[]
   bytes?: number
 }
 const recent: Known[] = []
-const RECENT = 4
+const RECENT = 6
+const CHUNK = 1024
 
-/** The recent array `users` differs least from, with the lengths of their common prefix and suffix (identity). */
+/** The recent array `users` is made from, with the lengths of their common prefix and suffix (identity). */
 function relative(users: readonly unknown[], want: 'digests' | 'bytes'): {base: Known; p: number; s: number} | null {
+  // Its lineage first (applyPatch and validation record it): one comparison instead of one per recent array.
+  for (let a = parentOf(users), depth = 0; a && depth < 4; a = parentOf(a), depth++) {
+    const k = recent.find((r) => r.users === a && r[want] !== undefined)
+    if (!k) continue
+    const {p, s} = sharedEnds(a, users)
+    if (users.length - p - s <= 1024) return {base: k, p, s}
+  }
   let best: {base: Known; p: number; s: number} | null = null
   for (const k of recent) {
     if (k[want] === undefined) continue
@@ -130,31 +147,39 @@ function known(users: readonly unknown[]): Known {
   return k
 }
 
-/** The users' digests, concatenated in order. */
-function digestsOf(users: readonly unknown[]): Buffer {
-  const k = recent.find((r) => r.users === users)
-  if (k?.digests) return k.digests
-  const all = Buffer.allocUnsafe(users.length * 32)
-  const rel = relative(users, 'digests')
-  let from = 0
-  let to = users.length
-  if (rel) {
-    const d = rel.base.digests!
-    d.copy(all, 0, 0, rel.p * 32)
-    d.copy(all, (users.length - rel.s) * 32, d.length - rel.s * 32)
-    from = rel.p
-    to = users.length - rel.s
-  }
-  for (let i = from; i < to; i++) digestOf(users[i]).copy(all, i * 32)
-  known(users).digests = all
-  return all
-}
-
-/** U: the digest of the users' digests, in order (kept per array: a change that leaves users alone reuses it). */
+/** U for `users`: from the recent array it was made from, hashing only from the first chunk that differs. */
 function usersDigest(users: unknown[]): Buffer {
   const cached = usersDigests.get(users)
   if (cached) return cached
-  const d = createHash('sha256').update(digestsOf(users)).digest()
+  const n = users.length
+  const all = Buffer.allocUnsafe(n * 32)
+  const rel = relative(users, 'digests')
+  let from = 0
+  let to = n
+  let marks: Hash[] = []
+  if (rel?.base.marks) {
+    const d = rel.base.digests!
+    d.copy(all, 0, 0, rel.p * 32)
+    d.copy(all, (n - rel.s) * 32, d.length - rel.s * 32)
+    from = rel.p
+    to = n - rel.s
+    marks = rel.base.marks.slice(0, Math.floor(rel.p / CHUNK) + 1)
+  }
+  for (let i = from; i < to; i++) digestOf(users[i]).copy(all, i * 32)
+  if (marks.length === 0) marks = [createHash('sha256')]
+  // Resume at the last mark before the first difference; record a mark at each chunk boundary after it.
+  let at = (marks.length - 1) * CHUNK
+  const h = marks[marks.length - 1].copy()
+  while (at < n) {
+    const next = Math.min(n, at + CHUNK)
+    h.update(all.subarray(at * 32, next * 32))
+    at = next
+    if (at % CHUNK === 0 && at < n) marks.push(h.copy())
+  }
+  const d = h.digest()
+  const k = known(users)
+  k.digests = all
+  k.marks = marks
   usersDigests.set(users, d)
   return d
 }

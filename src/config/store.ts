@@ -10,7 +10,8 @@ import path from 'node:path'
 import {MAX_CONFIG_BYTES, OperationError} from '../protocol/index.js'
 import {configHash as contentHash, configSize, configText} from './config-text.js'
 import {removeStaleTemps, writeFileAtomic} from './atomic-file.js'
-import {applyPatch, diffConfig, markUniqueBy, sharedEnds, type PatchOp} from './config-patch.js'
+import {applyPatch, diffConfig, jsonEqual, markUniqueBy, noteParent, sharedEnds, type PatchOp} from './config-patch.js'
+import {userByName} from './users.js'
 import {appendRecord, asPatchRecord, clearJournal, readJournal, sameRef, type PatchRecord, type RevisionRef} from './journal.js'
 import {ConfigValidationError, validateConfig, type ChangeRecord, type ClusterConfig, type User} from './schema.js'
 
@@ -178,6 +179,10 @@ export class ConfigStore extends EventEmitter {
   private journal = {lines: 0, bytes: 0, exists: false}
   /** Set at open when journal.log could not be replayed onto current.json; the file was moved aside. */
   journalProblem: string | null = null
+  /** Configurations validate() made (frozen by convention): passed in again, they are not checked twice. */
+  private readonly validated = new WeakSet<object>()
+  /** The last change staged here (validated): committed next, it is taken as it is. */
+  private lastStaged: ClusterConfig | null = null
   /** History revisions rebuilt from patches, by revision (checked against the patch's target hash on use). */
   private readonly rebuilt = new Map<number, ClusterConfig>()
 
@@ -346,9 +351,14 @@ export class ConfigStore extends EventEmitter {
    */
   replace(next: unknown, ctx: ChangeContext, check?: (incoming: ClusterConfig, current: ClusterConfig) => void, opts: {local?: boolean; beforeWrite?: (incoming: ClusterConfig) => Promise<void>; derivedFrom?: ClusterConfig} = {}): Promise<ClusterConfig> {
     return this.serial(async () => {
-      const candidate = {...(next as Record<string, unknown>)}
-      delete candidate.baseRevision
-      const valid = this.validate(candidate, opts.derivedFrom)
+      let valid: ClusterConfig
+      if (this.validated.has(next as object)) {
+        valid = next as ClusterConfig
+      } else {
+        const candidate = {...(next as Record<string, unknown>)}
+        delete candidate.baseRevision
+        valid = this.validate(candidate, opts.derivedFrom)
+      }
       check?.(valid, this.config)
       if (opts.local) await this.commitGate?.(valid, this.config)
       await opts.beforeWrite?.(valid)
@@ -371,8 +381,15 @@ export class ConfigStore extends EventEmitter {
       const record: PatchRecord | null = ops ? {v: 1, base: refOf(this.config, this.configHash), target: refOf(valid), ops} : null
       await writeFileAtomic(this.paths.staged, record ? JSON.stringify({stagedPatch: record}) + '\n' : configText(valid))
       this.stagedRef = {epoch: valid.epoch, revision: valid.revision}
+      this.lastStaged = valid
       return valid
     })
+  }
+
+  /** The change staged here last, when it is the document `target` names (its commit needs no rebuilding). */
+  stagedDocument(target: RevisionRef): ClusterConfig | null {
+    const c = this.lastStaged
+    return c && c.epoch === target.epoch && c.revision === target.revision && contentHash(c) === target.hash ? c : null
   }
 
   /** The staged change, if any and newer than the configuration in effect. */
@@ -502,6 +519,7 @@ export class ConfigStore extends EventEmitter {
       if (!derivedFrom || !Array.isArray(c.users)) {
         const valid = validateConfig(candidate)
         markUniqueBy(valid.users, 'name') // validateConfig refuses duplicate names
+        this.validated.add(valid)
         return valid
       }
       const users = c.users as User[]
@@ -521,18 +539,32 @@ export class ConfigStore extends EventEmitter {
         if (m) throw new ConfigValidationError(`users[${at[Number(m[1])]}]${m[2]}`, (error as ConfigValidationError).message.slice(m[0].length + 2))
         throw error
       }
-      const all = users.slice()
-      at.forEach((i, k) => (all[i] = valid.users[k]))
-      // Names: the shared users were unique among themselves; each changed one must be unique among all.
-      const names = new Set(valid.users.map((u) => u.name))
-      const seen = new Set<string>()
-      all.forEach((u, i) => {
-        if (!names.has(u.name)) return
-        if (seen.has(u.name)) throw new ConfigValidationError(`users[${i}].name`, `duplicate name "${u.name}"`)
-        seen.add(u.name)
+      // The checked copies replace the entries only where validation changed something (defaults filled in).
+      let all = users
+      at.forEach((i, k) => {
+        if (jsonEqual(valid.users[k], users[i])) return
+        if (all === users) all = users.slice()
+        all[i] = valid.users[k]
       })
+      noteParent(all, users)
+      // Names: the shared users are unique among themselves (the base is valid); each checked one must be
+      // unique among all: not the name of another checked one, nor of a base entry still in the array.
+      const kept = new Set<User>()
+      for (let i = p; i < users.length - s; i++) if (known.has(users[i])) kept.add(users[i])
+      const seen = new Map<string, number>()
+      for (const i of at) {
+        const name = all[i].name
+        const other = seen.get(name) ?? (() => {
+          const x = userByName(base, name)
+          return x && (!known.has(x) || kept.has(x)) ? all.indexOf(x) : undefined
+        })()
+        if (other !== undefined) throw new ConfigValidationError(`users[${Math.max(i, other)}].name`, `duplicate name "${name}"`)
+        seen.set(name, i)
+      }
       markUniqueBy(all, 'name')
-      return {...valid, users: all}
+      const out = {...valid, users: all}
+      this.validated.add(out)
+      return out
     } catch (error) {
       if (error instanceof ConfigValidationError) {
         throw new OperationError('invalid', `invalid configuration: ${error.message}`, 'fix the field named and write the configuration again')

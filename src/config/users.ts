@@ -42,28 +42,39 @@ export function makeUser(config: ClusterConfig, spec: NewUser): User {
 }
 
 /**
- * The index behind userByName: of the users array last asked about. A configuration a change made shares all
- * but a few user objects with the one before, so its index is the previous one with those few entries updated
- * (names are unique in a valid configuration): a lookup after a one-user change to 50,000 users is not a scan.
+ * The indexes behind userByName, of the users arrays last asked about (a few: a process may hold more than one
+ * configuration). A configuration a change made shares all but a few user objects with the one before, so its
+ * index is the previous one with those few entries updated (names are unique in a valid configuration): a
+ * lookup after a one-user change to 50,000 users is not a scan.
  */
-let indexed: {users: readonly User[]; byName: Map<string, User>} | null = null
+const indexes: {users: readonly User[]; byName: Map<string, User>}[] = []
 
 /** The user named `name` in `users` (a valid configuration's), found through an index kept up to date. */
 export function userByName(users: readonly User[], name: string): User | undefined {
-  if (indexed?.users !== users) {
-    const before = indexed
-    const ends = before ? sharedEnds(before.users, users) : null
-    if (before && ends && before.users.length - ends.p - ends.s + users.length - ends.p - ends.s <= 1024) {
-      for (let i = ends.p; i < before.users.length - ends.s; i++) {
+  let index = indexes.find((x) => x.users === users)
+  if (!index) {
+    // The index of the array this one shares nearly everything with is moved forward; else a new one.
+    let from: {at: number; p: number; s: number} | null = null
+    indexes.forEach((x, at) => {
+      if (from) return
+      const {p, s} = sharedEnds(x.users, users)
+      if (x.users.length - p - s + users.length - p - s <= 1024) from = {at, p, s}
+    })
+    if (from) {
+      const {at, p, s} = from as {at: number; p: number; s: number}
+      const before = indexes.splice(at, 1)[0]
+      for (let i = p; i < before.users.length - s; i++) {
         const u = before.users[i]
         if (before.byName.get(u.name) === u) before.byName.delete(u.name)
       }
-      for (let i = ends.p; i < users.length - ends.s; i++) before.byName.set(users[i].name, users[i])
-      indexed = {users, byName: before.byName}
+      for (let i = p; i < users.length - s; i++) before.byName.set(users[i].name, users[i])
+      index = {users, byName: before.byName}
     } else {
-      indexed = {users, byName: new Map(users.map((u) => [u.name, u]))}
+      index = {users, byName: new Map(users.map((u) => [u.name, u]))}
     }
+    indexes.unshift(index)
+    if (indexes.length > 3) indexes.pop()
   }
-  const u = indexed.byName.get(name)
+  const u = index.byName.get(name)
   return u && u.name === name ? u : undefined
 }

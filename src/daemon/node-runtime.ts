@@ -290,6 +290,9 @@ export class NodeRuntime {
     if (current.epoch !== base.epoch || current.revision !== base.revision || this.store.hash !== base.hash) {
       throw new OperationError('delta-base', `this node holds revision ${current.revision} of epoch ${current.epoch} (hash ${this.store.hash.slice(0, 12)}), not the delta's base revision ${base.revision} of epoch ${base.epoch} (hash ${String(base.hash).slice(0, 12)}); nothing was applied`, 'send the full document')
     }
+    // The commit of a change staged here: the staged document is the target (same hash), already checked.
+    const staged = this.store.stagedDocument(target)
+    if (staged) return {doc: staged as unknown as Record<string, unknown>, base: current}
     let doc: Record<string, unknown>
     try {
       doc = applyPatch(current as unknown as Record<string, unknown>, d.ops as PatchOp[])
