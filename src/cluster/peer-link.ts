@@ -5,6 +5,7 @@ import type {AdminClient} from '../protocol/admin-client.js'
 import {DELTA_FORMAT, OperationError, PATHS, formatHostPort, type ConfigDelta, type ConfigRef, type NodeStatus, type PushStat, type SyncResult, type SyncState} from '../protocol/index.js'
 import type {ClusterConfig, ServerEntry} from '../config/schema.js'
 import {connectAsMember} from './member-client.js'
+import {HASH_FORMAT} from '../config/config-text.js'
 
 export interface LinkOwner {
   config(): ClusterConfig
@@ -43,7 +44,7 @@ export class PeerLink {
   lastSynchronized: string | null = null
   error: string | null = null
   /** What the secondary reported when the connection opened: version, readable schema, delta format. */
-  peer: {version: string; schemaVersion: number; delta: boolean} | null = null
+  peer: {version: string; schemaVersion: number; delta: boolean; hashFormat: number} | null = null
   /** The configuration the secondary holds, as far as this primary knows: the base of the next delta. */
   held: ConfigRef | null = null
   /** The last push or stage sent (delta or full, bytes on the wire). */
@@ -168,7 +169,9 @@ export class PeerLink {
         if (status.epoch > config.epoch || (status.promisedEpoch ?? 0) > config.epoch) return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
         this.owner.onContact(this.entry)
         this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
-        if (status.revision === config.revision && status.hash === hash && status.clusterId === config.clusterId) {
+        // A node of an older version reports another kind of hash: only its epoch and revision compare.
+        const sameContent = (status.hashFormat ?? 1) === HASH_FORMAT ? status.hash === hash : status.epoch === config.epoch
+        if (status.revision === config.revision && sameContent && status.clusterId === config.clusterId) {
           return this.confirmed(config.revision)
         }
         if (!repair && status.revision === config.revision && status.clusterId === config.clusterId) {
@@ -246,7 +249,7 @@ export class PeerLink {
     })
     try {
       const status = await client.exec<NodeStatus>('status', null)
-      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1, delta: status.deltaSync === DELTA_FORMAT}
+      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1, delta: status.deltaSync === DELTA_FORMAT, hashFormat: status.hashFormat ?? 1}
       this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
       if (status.epoch > this.owner.config().epoch || (status.promisedEpoch ?? 0) > this.owner.config().epoch) {
         this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})

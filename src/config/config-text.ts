@@ -102,13 +102,14 @@ function digestOf(value: unknown): Buffer {
 }
 
 /**
- * Users arrays lately hashed or sized: their concatenated digests, the hash state after every CHUNK entries
+ * Users arrays lately hashed or sized: their digests in chunks, the hash state after every CHUNK entries
  * (so a successor resumes where it starts to differ), and their text size. A new array that shares all but a
  * few entries with one of them (a change) is computed from it, touching only the entries that differ.
  */
 interface Known {
   users: readonly unknown[]
-  digests?: Buffer
+  /** The users' digests, CHUNK to a buffer (shared by arrays that share the chunk). */
+  digests?: Buffer[]
   /** marks[j]: the state after the digests of entries [0, j·CHUNK); never updated in place (copied first). */
   marks?: Hash[]
   bytes?: number
@@ -152,33 +153,40 @@ function usersDigest(users: unknown[]): Buffer {
   const cached = usersDigests.get(users)
   if (cached) return cached
   const n = users.length
-  const all = Buffer.allocUnsafe(n * 32)
+  const chunks = Math.ceil(n / CHUNK)
   const rel = relative(users, 'digests')
-  let from = 0
-  let to = n
-  let marks: Hash[] = []
-  if (rel?.base.marks) {
-    const d = rel.base.digests!
-    d.copy(all, 0, 0, rel.p * 32)
-    d.copy(all, (n - rel.s) * 32, d.length - rel.s * 32)
-    from = rel.p
-    to = n - rel.s
-    marks = rel.base.marks.slice(0, Math.floor(rel.p / CHUNK) + 1)
+  const digests: Buffer[] = new Array(chunks)
+  let marks: Hash[] = [createHash('sha256')]
+  let first = 0
+  if (rel?.base.marks && rel.base.digests) {
+    // Chunks before the first difference are the base's (the same buffers); so are those after the last one
+    // when nothing moved (as many entries as before).
+    first = Math.floor(rel.p / CHUNK)
+    const base = rel.base.digests
+    for (let j = 0; j < first; j++) digests[j] = base[j]
+    if (rel.base.users.length === n) {
+      const last = Math.floor((n - rel.s - 1) / CHUNK)
+      for (let j = last + 1; j < chunks; j++) digests[j] = base[j]
+    }
+    marks = rel.base.marks.slice(0, first + 1)
   }
-  for (let i = from; i < to; i++) digestOf(users[i]).copy(all, i * 32)
-  if (marks.length === 0) marks = [createHash('sha256')]
-  // Resume at the last mark before the first difference; record a mark at each chunk boundary after it.
-  let at = (marks.length - 1) * CHUNK
+  for (let j = first; j < chunks; j++) {
+    if (digests[j]) continue
+    const from = j * CHUNK
+    const to = Math.min(n, from + CHUNK)
+    const chunk = Buffer.allocUnsafeSlow((to - from) * 32)
+    for (let i = from; i < to; i++) digestOf(users[i]).copy(chunk, (i - from) * 32)
+    digests[j] = chunk
+  }
+  // Resume at the mark of the first chunk that differs; record a mark at each chunk boundary after it.
   const h = marks[marks.length - 1].copy()
-  while (at < n) {
-    const next = Math.min(n, at + CHUNK)
-    h.update(all.subarray(at * 32, next * 32))
-    at = next
-    if (at % CHUNK === 0 && at < n) marks.push(h.copy())
+  for (let j = marks.length - 1; j < chunks; j++) {
+    h.update(digests[j])
+    if (j + 1 < chunks) marks.push(h.copy())
   }
   const d = h.digest()
   const k = known(users)
-  k.digests = all
+  k.digests = digests
   k.marks = marks
   usersDigests.set(users, d)
   return d

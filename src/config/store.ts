@@ -183,6 +183,8 @@ export class ConfigStore extends EventEmitter {
   private readonly validated = new WeakSet<object>()
   /** The last change staged here (validated): committed next, it is taken as it is. */
   private lastStaged: ClusterConfig | null = null
+  /** The highest revision in history, once looked up (undefined: not yet). */
+  private topHistory: number | undefined
   /** History revisions rebuilt from patches, by revision (checked against the patch's target hash on use). */
   private readonly rebuilt = new Map<number, ClusterConfig>()
 
@@ -686,6 +688,12 @@ export class ConfigStore extends EventEmitter {
   /** A kept revision of the same number but another epoch or content moves to diverged/ instead of vanishing. */
   private async keepOverwritten(config: ClusterConfig): Promise<void> {
     await this.historyWork
+    // A revision above every kept one (the usual case) overwrites nothing: no need to look.
+    this.topHistory ??= (await listHistory(this.paths.history))[0] ?? -1
+    if (config.revision > this.topHistory) {
+      this.topHistory = config.revision
+      return
+    }
     const names = [`${config.revision}.json`, `${config.revision}.patch.json`].map((n) => path.join(this.paths.history, n))
     const present = await Promise.all(names.map((f) => fs.access(f).then(() => true, () => false)))
     if (!present.some(Boolean)) return

@@ -57,6 +57,7 @@ export async function startNode(dataDir: string, options: {handleSignals?: boole
   await checkStorageSeparate(dir, settings.storage)
   const store = await ConfigStore.open(dir)
   const log = createLogger('node')
+  if (store.journalProblem) log.error('the configuration journal could not be replayed; it was set aside', {problem: store.journalProblem})
   const defender = new Defender(store.current.defender)
   const identity = await loadIdentity(dir)
   const runtime = new NodeRuntime(dir, settings, store, defender, log, identity)

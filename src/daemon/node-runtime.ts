@@ -3,7 +3,7 @@
 import {REDACTED, SCHEMA_VERSION, type ClusterConfig} from '../config/schema.js'
 import type {NodeSettings} from '../config/node-dir.js'
 import type {ConfigStore} from '../config/store.js'
-import {configHash as contentHash} from '../config/config-text.js'
+import {HASH_FORMAT, configHash as contentHash} from '../config/config-text.js'
 import {applyPatch, PatchError, type PatchOp} from '../config/config-patch.js'
 import type {Defender} from '../net/defender.js'
 import {IpFilter} from '../net/ip-filter.js'
@@ -186,6 +186,7 @@ export class NodeRuntime {
       lastCommit: this.role() === 'primary' ? this.commitReport() : null,
       problems: this.problems(),
       deltaSync: DELTA_FORMAT,
+      hashFormat: HASH_FORMAT,
     }
   }
 
@@ -197,6 +198,13 @@ export class NodeRuntime {
         kind: 'hand-edited',
         message: `config/current.json was changed outside the cluster (found ${edit.detectedAt}${edit.fileRevision !== null ? `, revision ${edit.fileRevision}` : ''}): it does not match the recorded revision, so it is not served; revision ${this.config.revision} stays in effect`,
         hint: this.role() === 'secondary' ? 'the primary rewrites the file at its next check (or run `cluster sync`); make changes with the CLI on the primary' : 'make changes with the CLI (`cluster config rollback` restores a kept revision); the file is rewritten at the next change',
+      })
+    }
+    if (this.store.journalProblem) {
+      out.unshift({
+        kind: 'journal-set-aside',
+        message: this.store.journalProblem,
+        hint: 'if current.json was restored on purpose, nothing is to be done (remove the set-aside file when it is not needed); otherwise the primary\'s next check brings this node up to date, and the file holds the changes that were not applied',
       })
     }
     return out

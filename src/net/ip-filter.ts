@@ -89,12 +89,17 @@ export function cidrContains(cidr: Cidr, address: string): boolean {
   return (n.value & mask) === cidr.network
 }
 
+const compiledLists = new WeakMap<Rule[], {rule: Rule; cidr: Cidr}[]>()
+
 /** A compiled rule list; `check` answers whether an address is allowed and by which rule. */
 export class IpFilter {
   private readonly compiled: {rule: Rule; cidr: Cidr}[]
 
   constructor(readonly rules: Rule[]) {
-    this.compiled = rules.map((rule) => ({rule, cidr: parseCidr(rule.cidr)}))
+    // A configuration change shares the rule lists it leaves alone: each list is compiled once.
+    let compiled = compiledLists.get(rules)
+    if (!compiled) compiledLists.set(rules, (compiled = rules.map((rule) => ({rule, cidr: parseCidr(rule.cidr)}))))
+    this.compiled = compiled
   }
 
   check(address: string): {allowed: boolean; rule: Rule | null} {

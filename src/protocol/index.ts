@@ -77,10 +77,16 @@ export interface NodeStatus {
   workers?: WorkerStatus[]
   /** The delta format this node applies (`apply-delta`, `stage` with `delta`); absent: full documents only. */
   deltaSync?: number
+  /**
+   * The format of `hash`: 2, sha256 over the document without its users and a digest of the users' digests
+   * (config-text.ts); absent: 1, sha256 of the whole canonical JSON (versions before it). Hashes of different
+   * formats are not compared.
+   */
+  hashFormat?: number
 }
 
 export interface NodeProblem {
-  kind: 'hand-edited' | 'unconfirmed-primary' | 'not-listed' | 'fenced'
+  kind: 'hand-edited' | 'journal-set-aside' | 'unconfirmed-primary' | 'not-listed' | 'fenced'
   message: string
   hint: string
 }
@@ -157,10 +163,10 @@ export interface PushStat {
   reason?: string
 }
 
-/** The delta format of this version (`NodeStatus.deltaSync`). */
-export const DELTA_FORMAT = 1
+/** The delta format of this version (`NodeStatus.deltaSync`); 2: its hashes are of format 2 (`hashFormat`). */
+export const DELTA_FORMAT = 2
 
-/** A configuration as a delta names it: epoch, revision and content hash (sha256 of the canonical JSON). */
+/** A configuration as a delta names it: epoch, revision and content hash (of format `hashFormat`). */
 export interface ConfigRef {
   epoch: number
   revision: number

@@ -40,6 +40,7 @@ describe('configuration journal', () => {
     assert.equal(statSync(store.paths.current).size, size)
     assert.equal(lines(store), 5)
     assert.ok(statSync(store.paths.journal).size < 5 * 2000, `journal ${statSync(store.paths.journal).size} bytes for 5 users`)
+    await store.history() // history patches are written after the acknowledgement; this waits for them
     assert.ok(existsSync(path.join(store.paths.history, `${snapshot + 5}.patch.json`)))
     const reopened = await ConfigStore.open(store.dataDir)
     assert.equal(reopened.current.revision, snapshot + 5)
