@@ -108,7 +108,7 @@ export class PeerLink {
       const d = reason ? {reason} : this.owner.delta(this.held ?? current, candidate, candidateHash)
       if ('delta' in d) {
         try {
-          await client.exec('stage', {delta: d.delta})
+          await this.request(client, 'stage', {delta: d.delta})
           this.lastPush = {kind: 'stage', mode: 'delta', revision: candidate.revision, bytes: d.bytes}
           this.owner.onContact(this.entry)
           return
@@ -135,9 +135,17 @@ export class PeerLink {
     }
   }
 
+  /**
+   * A small request: on the members' session with a secondary of this version (a change is two lines on a
+   * channel kept open), by exec with an older one.
+   */
+  private request<T>(client: AdminClient, command: string, args: object | null): Promise<T> {
+    return this.peer?.delta ? client.call<T>(command, args) : client.exec<T>(command, args)
+  }
+
   /** Drops a staged change the primary could not commit (best effort). */
   async unstage(revision: number, epoch: number): Promise<void> {
-    await this.client?.exec('unstage', {revision, epoch}).catch(() => {})
+    if (this.client) await this.request(this.client, 'unstage', {revision, epoch}).catch(() => {})
   }
 
   private async loop(): Promise<void> {
@@ -165,7 +173,7 @@ export class PeerLink {
         throw new OperationError('refused', `${this.address} runs version ${this.peer.version}, which cannot read configuration schema ${config.schemaVersion}`, 'upgrade that node, then run `cluster sync`')
       }
       if (check) {
-        const status = await client.exec<NodeStatus>('status', null)
+        const status = await this.request<NodeStatus>(client, 'status', null)
         if (status.epoch > config.epoch || (status.promisedEpoch ?? 0) > config.epoch) return this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
         this.owner.onContact(this.entry)
         this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
@@ -208,7 +216,7 @@ export class PeerLink {
     const d = reason ? {reason} : this.owner.delta(this.held, config, hash)
     if ('delta' in d) {
       try {
-        await client.exec('apply-delta', {delta: d.delta})
+        await this.request(client, 'apply-delta', {delta: d.delta})
         this.lastPush = {kind: 'push', mode: 'delta', revision: config.revision, bytes: d.bytes}
         return
       } catch (error) {

@@ -235,6 +235,22 @@ export interface ProgressEvent {
 export type ExecResult<T = unknown> = {result: T} | {error: ProtocolError}
 export type ExecLine = ProgressEvent | ExecResult
 
+/**
+ * The members' kept-open session: one exec channel per primary→secondary link for the small requests of every
+ * change (`stage` and `apply-delta` with a delta, `unstage`, `status`), so a change costs two JSON lines on it
+ * instead of a channel opened and closed per request. Requests are `{"id", "command", "args"}` lines; each is
+ * answered by `{"id", "result"}` or `{"id", "error"}`, in any order. Cluster key only; lines up to 1 MiB
+ * (full documents still go by exec or SFTP).
+ */
+export const MEMBER_SESSION = 'member-session'
+export const MEMBER_SESSION_MAX_LINE = 1024 * 1024
+export interface SessionRequest {
+  id: number
+  command: string
+  args: Record<string, unknown> | null
+}
+export type SessionReply = {id: number} & ExecResult
+
 /** Exec status codes (the SSH channel's exit status). */
 export const EXEC_EXIT = {ok: 0, failed: 1, badRequest: 2} as const
 

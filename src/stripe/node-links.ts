@@ -6,6 +6,7 @@ import type {ClusterConfig, StripeNode} from '../config/schema.js'
 import {connectAsMember} from '../cluster/member-client.js'
 import type {AdminClient} from '../protocol/admin-client.js'
 import {formatHostPort} from '../protocol/index.js'
+import {onJsonLines} from '../protocol/json-lines.js'
 import type {Logger} from '../daemon/log.js'
 import type {NodeSpace, PieceInfo, StripeNodeLinks, StripeNodeOps, StripeNodeRef} from './contract.js'
 import {newToken} from './data-path.js'
@@ -77,16 +78,7 @@ export class NodeLink implements StripeNodeOps {
       this.client = client
       this.channel = channel
       this.attempt = 0
-      let buffer = ''
-      channel.on('data', (d: Buffer) => {
-        buffer += d.toString('utf8')
-        let nl: number
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl)
-          buffer = buffer.slice(nl + 1)
-          if (line.trim() !== '') this.onReply(line)
-        }
-      })
+      onJsonLines<LinkReply>(channel, (msg) => this.onReply(msg))
       channel.stderr.on('data', () => {})
       const lost = () => {
         if (this.channel !== channel) return
@@ -129,13 +121,7 @@ export class NodeLink implements StripeNodeOps {
     }
   }
 
-  private onReply(line: string): void {
-    let msg: LinkReply
-    try {
-      msg = JSON.parse(line) as LinkReply
-    } catch {
-      return
-    }
+  private onReply(msg: LinkReply): void {
     const p = this.pending.get(msg.id)
     if (!p) return
     if ('event' in msg) return p.onEvent?.(msg.event)

@@ -4,6 +4,7 @@
 // port of this node (PRET), the gateway's relay socket, or another node (replication chain, replicate-to).
 // This is the only place a node connects to a data address other than its own FTP client's.
 import {statfs} from 'node:fs/promises'
+import {onJsonLines} from '../protocol/json-lines.js'
 import path from 'node:path'
 import type {Socket} from 'node:net'
 import type {SecureContext} from 'node:tls'
@@ -106,53 +107,38 @@ export class StripeNodeSide {
     const send = (reply: LinkReply) => {
       if (channel.writable) channel.write(JSON.stringify(reply) + '\n')
     }
-    let buffer = ''
-    channel.on('data', (d: Buffer) => {
-      buffer += d.toString('utf8')
-      if (buffer.length > MAX_LINE && !buffer.includes('\n')) return void channel.close()
-      let nl: number
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        if (line.trim() === '') continue
-        let req: LinkRequest
-        try {
-          req = JSON.parse(line) as LinkRequest
-        } catch {
-          continue
+    onJsonLines<LinkRequest>(channel, (req) => {
+      if (req.op === 'cancel' || req.op === 'commit') {
+        const r = running.get(Number(req.args.id))
+        const waiting = r?.decide
+        if (req.op === 'cancel') {
+          if (r) this.cancel(r)
+          accepts.get(Number(req.args.id))?.cancel()
+          send({id: req.id, result: null})
+        } else if (waiting) {
+          waiting(true)
+          send({id: req.id, result: null})
+        } else {
+          send({id: req.id, error: {message: 'no upload of that id is waiting for a commit'}})
         }
-        if (req.op === 'cancel' || req.op === 'commit') {
-          const r = running.get(Number(req.args.id))
-          const waiting = r?.decide
-          if (req.op === 'cancel') {
-            if (r) this.cancel(r)
-            accepts.get(Number(req.args.id))?.cancel()
-            send({id: req.id, result: null})
-          } else if (waiting) {
-            waiting(true)
-            send({id: req.id, result: null})
-          } else {
-            send({id: req.id, error: {message: 'no upload of that id is waiting for a commit'}})
-          }
-          continue
-        }
-        if (req.op === 'listen') {
-          void this.listen(req, accepts).then((result) => send({id: req.id, result}), (error: Error) => send({id: req.id, error: {message: error.message}}))
-          continue
-        }
-        const r: Running = {sockets: new Set(), cancelled: false, cancels: []}
-        running.set(req.id, r)
-        const event = (e: LinkEvent) => send({id: req.id, event: e})
-        this.run(req, r, event, accepts).then(
-          (result) => send({id: req.id, result: result ?? null}),
-          (error: Error) => {
-            if (!(error instanceof PieceError)) this.log.info('stripe operation failed', {op: req.op, path: req.args.path, error: error.message})
-            // one line: the gateway puts it in an FTP reply (OpenSSL's messages end with a newline)
-            send({id: req.id, error: {message: error.message.replace(/\s+/g, ' ').trim(), kind: error instanceof PieceError ? error.kind : undefined}})
-          },
-        ).finally(() => running.delete(req.id))
+        return
       }
-    })
+      if (req.op === 'listen') {
+        void this.listen(req, accepts).then((result) => send({id: req.id, result}), (error: Error) => send({id: req.id, error: {message: error.message}}))
+        return
+      }
+      const r: Running = {sockets: new Set(), cancelled: false, cancels: []}
+      running.set(req.id, r)
+      const event = (e: LinkEvent) => send({id: req.id, event: e})
+      this.run(req, r, event, accepts).then(
+        (result) => send({id: req.id, result: result ?? null}),
+        (error: Error) => {
+          if (!(error instanceof PieceError)) this.log.info('stripe operation failed', {op: req.op, path: req.args.path, error: error.message})
+          // one line: the gateway puts it in an FTP reply (OpenSSL's messages end with a newline)
+          send({id: req.id, error: {message: error.message.replace(/\s+/g, ' ').trim(), kind: error instanceof PieceError ? error.kind : undefined}})
+        },
+      ).finally(() => running.delete(req.id))
+    }, MAX_LINE, () => channel.close())
     channel.on('close', () => {
       this.channels.delete(channel)
       for (const r of running.values()) this.cancel(r)

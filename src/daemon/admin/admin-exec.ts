@@ -1,7 +1,8 @@
 // Exec requests on the admin endpoint: `COMMAND [JSON]`, arguments inline or on stdin; newline-delimited
 // JSON progress events, then one result object; exit status 0 ok, 1 failed, 2 unknown command or bad request.
 import type {ServerChannel} from 'ssh2'
-import {EXEC_EXIT, MAX_CONFIG_BYTES, OperationError, type ExecLine} from '../../protocol/index.js'
+import {EXEC_EXIT, MAX_CONFIG_BYTES, MEMBER_SESSION, MEMBER_SESSION_MAX_LINE, OperationError, type ExecLine, type SessionReply, type SessionRequest} from '../../protocol/index.js'
+import {onJsonLines} from '../../protocol/json-lines.js'
 import type {Logger} from '../log.js'
 import type {Actor, NodeRuntime} from '../node-runtime.js'
 
@@ -66,5 +67,33 @@ export function runExec(channel: ServerChannel, commandLine: string, node: NodeR
       return finish(EXEC_EXIT.badRequest)
     }
     void run(Buffer.concat(chunks).toString('utf8'))
+  })
+}
+
+/** The members' session (protocol MEMBER_SESSION): requests as JSON lines, answered by id, until it closes. */
+export function runMemberSession(channel: ServerChannel, node: NodeRuntime, actor: Actor, log: Logger): void {
+  const send = (reply: SessionReply) => {
+    if (channel.writable) channel.write(JSON.stringify(reply) + '\n')
+  }
+  if (actor.kind !== 'cluster') {
+    send({id: 0, error: {code: 'refused', message: `${MEMBER_SESSION} is for cluster members`}})
+    channel.exit(EXEC_EXIT.failed)
+    return void channel.end()
+  }
+  onJsonLines<SessionRequest>(channel, (req) => {
+    const id = Number(req?.id)
+    const handler = req?.command !== MEMBER_SESSION ? node.exec.get(String(req?.command)) : undefined
+    if (!handler) return send({id, error: {code: 'unknown-command', message: `unknown command "${String(req?.command)}"`}})
+    const args = req.args && typeof req.args === 'object' && !Array.isArray(req.args) ? req.args : {}
+    Promise.resolve()
+      .then(() => handler(args, {actor, progress: () => {}}))
+      .then((result) => send({id, result: result ?? null}), (error: unknown) => {
+        const e = error instanceof OperationError ? error : new OperationError('internal', (error as Error).message)
+        if (!(error instanceof OperationError)) log.error('exec failed', {command: req.command, error: (error as Error).stack})
+        send({id, error: e.toJSON()})
+      })
+  }, MEMBER_SESSION_MAX_LINE, () => {
+    log.warn(`${MEMBER_SESSION}: a request line over the limit; closing the session`, {limit: MEMBER_SESSION_MAX_LINE})
+    channel.close()
   })
 }

@@ -6,14 +6,14 @@ import ssh2, {type Connection} from 'ssh2'
 import type {ClusterConfig} from '../../config/schema.js'
 import {nodePaths} from '../../config/node-dir.js'
 import {ConnectionGate} from '../../net/connection-gate.js'
-import {banLine, formatHostPort, type ServiceState} from '../../protocol/index.js'
+import {MEMBER_SESSION, banLine, formatHostPort, type ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
 import type {NodeRuntime} from '../node-runtime.js'
 import {VERSION} from '../node-runtime.js'
 import type {Service} from '../service.js'
 import {AdminAuthenticator} from './admin-auth.js'
-import {runExec} from './admin-exec.js'
+import {runExec, runMemberSession} from './admin-exec.js'
 import {AdminSftpTree} from './admin-sftp.js'
 import {SSH_ALGORITHMS} from '../ssh-algorithms.js'
 
@@ -136,6 +136,7 @@ export class AdminService implements Service {
         session.on('exec', (acceptExec, _reject, info) => {
           const channelHandler = this.node.channels.get(info.command.trim())
           if (channelHandler) return channelHandler(acceptExec(), who)
+          if (info.command.trim() === MEMBER_SESSION) return runMemberSession(acceptExec(), this.node, who, this.log)
           runExec(acceptExec(), info.command, this.node, who, this.log)
         })
         session.on('pty', (_a, reject) => reject?.())
