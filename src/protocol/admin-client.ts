@@ -277,7 +277,10 @@ export class AdminClient {
   private memberSession(): Promise<MemberSession> {
     this.session ??= this.openChannel(MEMBER_SESSION).then((channel) => {
       const s: MemberSession = {channel, next: 1, pending: new Map()}
+      let refusal: OperationError | undefined
       onJsonLines<SessionReply>(channel, (reply) => {
+        // id 0: the session itself was refused (not a cluster member); the node closes it next
+        if (reply.id === 0 && 'error' in reply) refusal = new OperationError(reply.error.code, reply.error.message, reply.error.hint)
         const p = s.pending.get(reply.id)
         if (!p) return
         s.pending.delete(reply.id)
@@ -287,7 +290,7 @@ export class AdminClient {
       channel.stderr.on('data', () => {})
       channel.on('close', () => {
         if (this.session === opened) this.session = undefined
-        for (const p of s.pending.values()) p.reject(new OperationError('unreachable', `the ${MEMBER_SESSION} channel to ${formatHostPort(this.host, this.port)} closed`))
+        for (const p of s.pending.values()) p.reject(refusal ?? new OperationError('unreachable', `the ${MEMBER_SESSION} channel to ${formatHostPort(this.host, this.port)} closed`))
         s.pending.clear()
       })
       return s

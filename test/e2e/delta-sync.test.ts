@@ -102,6 +102,29 @@ describe('delta sync (e2e)', () => {
     assert.equal(afterwards.hash, before.hash)
   })
 
+  it('the members\' session answers like exec, many requests on one channel, and is refused to admins', async () => {
+    const key = readFileSync(path.join(nodes[P].dir, 'cluster_key'), 'utf8')
+    const member = await AdminClient.connect({host: S1, port: 14983, credentials: {username: 'cluster', privateKey: key}, checkHostKey: () => {}, localAddress: P})
+    try {
+      const viaExec = await member.exec<NodeStatus>('status', null)
+      const all = await Promise.all(Array.from({length: 20}, () => member.call<NodeStatus>('status', null)))
+      for (const s of all) assert.deepEqual([s.revision, s.hash, s.hashFormat], [viaExec.revision, viaExec.hash, viaExec.hashFormat])
+      const base = {epoch: viaExec.epoch, revision: viaExec.revision, hash: viaExec.hash}
+      const wrongResult = {format: DELTA_FORMAT, base, target: {...base, revision: base.revision + 1, hash: 'f'.repeat(64)}, ops: [{op: 'set', path: ['revision'], value: base.revision + 1}]}
+      await assert.rejects(member.call('apply-delta', {delta: wrongResult}), (e: Error & {code?: string}) => e.code === 'delta-base' && /not the target/.test(e.message))
+      await assert.rejects(member.call('no-such-command', {}), (e: Error & {code?: string}) => e.code === 'unknown-command')
+      assert.equal((await member.call<NodeStatus>('status', null)).revision, viaExec.revision, 'the session survives refused requests')
+    } finally {
+      member.close()
+    }
+    const asAdmin = await admin(S1)
+    try {
+      await assert.rejects(asAdmin.call('status', null), (e: Error & {code?: string}) => e.code === 'refused' && /for cluster members/.test(e.message))
+    } finally {
+      asAdmin.close()
+    }
+  })
+
   it('a secondary restored to an old revision (the primary no longer has that base) gets the full document and ends identical', async () => {
     const old = readFileSync(file(S2, 'current.json'), 'utf8')
     await nodes[S2].stop()
