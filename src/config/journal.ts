@@ -77,13 +77,27 @@ export async function readJournal(file: string): Promise<{records: PatchRecord[]
   return {records, bytes: good, problem}
 }
 
-/** Appends one record durably (the line, then fdatasync; the directory too when the file is new). */
+/** Appends one record durably (the line, then fdatasync; the directory too when the file is new); on failure nothing of it stays. */
 export async function appendRecord(file: string, record: string, created: boolean): Promise<number> {
   const line = record + '\n'
   const h = await fs.open(file, 'a', 0o600)
   try {
-    await h.write(line)
-    await h.datasync()
+    const before = (await h.stat()).size
+    try {
+      // write(2) may take part of the line (a disk that fills up takes what fits): write the rest until it
+      // all went or the disk refuses with an error; only then sync.
+      const bytes = Buffer.from(line)
+      for (let at = 0, rounds = 0; at < bytes.length; rounds++) {
+        const {bytesWritten} = await h.write(bytes, at, bytes.length - at)
+        if (bytesWritten === 0 || rounds > 1000) throw Object.assign(new Error('the journal write made no progress'), {code: 'EIO'})
+        at += bytesWritten
+      }
+      await h.datasync()
+    } catch (error) {
+      // A change reported as not made must not come back at the next start: cut what was written of it.
+      await h.truncate(before).then(() => h.datasync()).catch(() => {})
+      throw error
+    }
   } finally {
     await h.close()
   }

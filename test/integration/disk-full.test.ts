@@ -7,7 +7,7 @@ import {existsSync, mkdirSync, openSync, readdirSync, rmSync, writeSync, closeSy
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {hashPassword} from '../../src/config/password.js'
-import {readConfigFile} from '../../src/config/store.js'
+import {ConfigStore, readConfigFile} from '../../src/config/store.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
@@ -103,5 +103,51 @@ describe('disk full', () => {
     c.close()
     const again = spawnSync('curl', ['-sS', '--fail', '-T', src, '-u', 'alice:alice-password', `ftp://${A}:2121/big.bin`], {encoding: 'utf8', timeout: 30_000})
     assert.equal(again.status, 0, again.stderr)
+  })
+})
+
+describe('disk full, journaled configuration', () => {
+  // Every document journaled, as a large directory is: a change is one appended line.
+  const B = '127.0.9.3'
+  const root = tempDir()
+  const mnt = path.join(root, 'small')
+  const skip = mountTmpfs(mnt)
+  let node: TestNode
+  const hash = 'scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$' + 'A'.repeat(43) + '='
+  // A key line of 16 KB: its journal line needs new pages, so a full tmpfs refuses it (a short line would fit in
+  // the journal's last, partly used page).
+  const bigKey = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly+for+the+test ${'k'.repeat(16 * 1024)}`
+  const add = (c: AdminClient, name: string) => c.exec<{revision: number}>('users-edit', {action: 'add', name, passwordHash: hash, publicKeys: name === 'third' ? [bigKey] : []})
+  after(async () => {
+    if (skip) return
+    await node?.stop()
+    delete process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES
+    spawnSync('umount', ['-l', mnt])
+  })
+
+  it('a journal append on a full disk fails cleanly, leaves nothing of the change, and the node restarts at the last acknowledged revision', {skip}, async () => {
+    process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES = '0'
+    node = await createNode(mnt, B, ['--storage', path.join(mnt, 'files')])
+    await node.start()
+    let c = await AdminClient.connect({host: B, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    await add(c, 'first')
+    const acknowledged = (await add(c, 'second')).revision // journaled
+    const filler = fill(mnt)
+    await assert.rejects(add(c, 'third'), (e: Error & {code?: string}) => e.code === 'io' && /ENOSPC/.test(e.message) && new RegExp(`revision ${acknowledged} is still in effect`).test(e.message))
+    assert.equal((await c.exec<NodeStatus>('status', null)).revision, acknowledged)
+    const onDisk = await ConfigStore.readOnDisk(node.dir)
+    assert.equal(onDisk.revision, acknowledged, 'the refused change is not on disk')
+    assert.deepEqual(onDisk.users.map((u) => u.name), ['first', 'second'])
+    c.close()
+    rmSync(filler)
+    await node.stop()
+    await node.start()
+    c = await AdminClient.connect({host: B, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+    try {
+      assert.equal((await c.exec<NodeStatus>('status', null)).revision, acknowledged, 'restarted at the last acknowledged revision')
+      assert.equal((await add(c, 'third')).revision, acknowledged + 1, 'with space again, changes work')
+    } finally {
+      c.close()
+    }
   })
 })
