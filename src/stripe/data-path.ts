@@ -59,6 +59,10 @@ export function connectData(target: {host: string; port: number; token?: string}
     socket.once('connect', () => {
       clearTimeout(timer)
       socket.off('error', fail)
+      // A peer killed with -9 resets the connection at any moment, maybe before the caller listens: an error
+      // without a listener would end the process (seen: a storage node died when the gateway was killed
+      // mid-rebalance). Callers see the failure as their own error handler or the socket's close.
+      socket.on('error', () => {})
       socket.setNoDelay(true)
       if (target.token) socket.write(target.token + '\n')
       resolve(socket)
