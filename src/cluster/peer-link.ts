@@ -44,7 +44,7 @@ export class PeerLink {
   lastSynchronized: string | null = null
   error: string | null = null
   /** What the secondary reported when the connection opened: version, readable schema, delta format. */
-  peer: {version: string; schemaVersion: number; delta: boolean; hashFormat: number} | null = null
+  peer: {version: string; schemaVersion: number; delta: boolean} | null = null
   /** The configuration the secondary holds, as far as this primary knows: the base of the next delta. */
   held: ConfigRef | null = null
   /** The last push or stage sent (delta or full, bytes on the wire). */
@@ -257,7 +257,7 @@ export class PeerLink {
     })
     try {
       const status = await client.exec<NodeStatus>('status', null)
-      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1, delta: status.deltaSync === DELTA_FORMAT, hashFormat: status.hashFormat ?? 1}
+      this.peer = {version: status.version, schemaVersion: status.schemaVersion ?? 1, delta: status.deltaSync === DELTA_FORMAT}
       this.held = {epoch: status.epoch, revision: status.revision, hash: status.hash}
       if (status.epoch > this.owner.config().epoch || (status.promisedEpoch ?? 0) > this.owner.config().epoch) {
         this.newerEpoch({epoch: Math.max(status.epoch, status.promisedEpoch ?? 0), primary: status.primary})
