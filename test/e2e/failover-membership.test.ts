@@ -25,11 +25,24 @@ describe('failover: a kill during add-server is explained (5)', () => {
     await cl.nodes[NEW].start()
     const child = spawn(process.execPath, [CLI, 'add-server', NEW], {env: {...process.env, ...cl.env, NO_COLOR: '1', CI: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
     let stderr = ''
+    // The new node is stopped as the backup step is announced, so the primary cannot finish the add-server
+    // (the join's answer and the verification both need it) before the kill lands, however slow the machine.
+    const newPid = cl.nodes[NEW].process!.pid!
+    let paused = false
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString()
+      if (!paused && /backing up/.test(stderr)) {
+        paused = true
+        process.kill(newPid, 'SIGSTOP')
+      }
       if (/overwriting/.test(stderr)) cl.nodes[P].kill()
     })
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    let code: number | null
+    try {
+      code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    } finally {
+      if (paused) process.kill(newPid, 'SIGCONT')
+    }
     assert.equal(code, 1, stderr)
     assert.match(stderr, /closed the connection during `add-server`.*check its log/)
     await cl.nodes[P].start()
@@ -37,7 +50,7 @@ describe('failover: a kill during add-server is explained (5)', () => {
     const s = await pollUntil(async () => {
       const x = await statusOf(NEW)
       return listed || x.role !== 'secondary' || x.problems?.some((p) => p.kind === 'not-listed') ? x : undefined
-    }, 'the new node explains its state', 15_000, 100)
+    }, 'the new node explains its state', 45_000, 100) // its pulls back off up to 30 s while the primary is down
     if (!listed && s.role === 'secondary') {
       const problem = s.problems!.find((p) => p.kind === 'not-listed')!
       assert.match(problem.message, /does not list it/)
