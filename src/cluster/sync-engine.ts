@@ -26,6 +26,8 @@ const STAGE_MAX_MS = 30_000
  * longer, because the writer waits for it (a straggler gets the change by the push that follows the commit).
  */
 const STAGE_GRACE_MS = 25
+/** After joining, a secondary asks its primary for a push this much later (the add-server verifies before). */
+const JOIN_CHECK_MS = 5000
 /** Revisions kept in memory as delta bases (a secondary a few changes behind still gets a delta). */
 const RECENT_BASES = 3
 /** A delta larger than this share of the full document is not worth it: the full document goes. */
@@ -296,6 +298,12 @@ export class SyncEngine {
     } else if (this.node.role(previous) === 'primary' && this.node.role(config) === 'secondary') {
       this.fencedBy = null
       this.node.log.warn('demoted: a newer primary took over', {primary: config.primary ? formatHostPort(config.primary.host, config.primary.port) : null, epoch: config.epoch})
+    } else if (this.node.role(previous) === 'standalone' && this.node.role(config) === 'secondary') {
+      // Joined: the primary records this node and verifies it next. An add-server cut short after the join
+      // (the primary killed, the CLI's connection lost) leaves a node that believes it joined: ask the primary
+      // once it had time to verify, so the node says so within seconds instead of after two sync intervals.
+      clearTimeout(this.bootPull)
+      this.pullFromPrimary(0, JOIN_CHECK_MS)
     }
     if (this.node.role(config) !== 'secondary') this.notListed = null
   }
@@ -362,9 +370,12 @@ export class SyncEngine {
     this.fencedBy = `a newer primary ${p} was promoted (epoch ${status.epoch})`
   }
 
-  /** A booting secondary asks its primary for a push; retried with back-off while the primary is away. */
-  private pullFromPrimary(attempt: number): void {
-    const delay = attempt === 0 ? 0 : Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))
+  /**
+   * A booting (or just joined, or long unvisited) secondary asks its primary for a push; retried with back-off
+   * while the primary is away.
+   */
+  private pullFromPrimary(attempt: number, firstDelayMs = 0): void {
+    const delay = attempt === 0 ? firstDelayMs : Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))
     this.bootPull = setTimeout(async () => {
       const c = this.node.config
       if (this.stopped || this.node.role() !== 'secondary' || !c.primary) return
@@ -374,14 +385,14 @@ export class SyncEngine {
         client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, c.primary)
         const result = await client.exec<SyncResult>('sync-me', {nodeId: this.node.settings.nodeId})
         this.notListed = null
-        this.node.log.info('boot-time sync from the primary', {state: result.state, revision: result.revision})
+        this.node.log.info('sync asked of the primary', {state: result.state, revision: result.revision})
       } catch (error) {
         const message = (error as Error).message
         if (/not a registered server/.test(message)) {
           if (!this.notListed) this.node.log.error('the primary does not list this node (an interrupted add-server?): it gets no changes', {primary: formatHostPort(c.primary.host, c.primary.port)})
           this.notListed = `this node believes it joined the cluster, but its primary ${formatHostPort(c.primary.host, c.primary.port)} does not list it: it gets no changes`
         }
-        if (attempt === 0 || attempt % 10 === 0) this.node.log.warn('cannot reach the primary for the boot-time sync; serving the last configuration and retrying', {primary: formatHostPort(c.primary.host, c.primary.port), error: message})
+        if (attempt === 0 || attempt % 10 === 0) this.node.log.warn('cannot reach the primary to ask for a sync; serving the last configuration and retrying', {primary: formatHostPort(c.primary.host, c.primary.port), error: message})
         if (!this.notListed) this.pullFromPrimary(attempt + 1)
       } finally {
         client?.close()

@@ -20,7 +20,7 @@ export const HISTORY_LIMIT = 100
 const JOURNAL_MIN_BYTES = Number(process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES ?? 1024 * 1024)
 /** A snapshot is written instead of a journal line after this many lines, or this many bytes of them. */
 const SNAPSHOT_EVERY = 100
-const SNAPSHOT_BYTES = 8 * 1024 * 1024
+export const SNAPSHOT_BYTES = 8 * 1024 * 1024
 
 /** Raised when a configuration file on disk cannot be used; names the file and the problem. */
 export class ConfigFileError extends Error {
