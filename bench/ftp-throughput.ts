@@ -79,8 +79,12 @@ function curl(args: string[]): Promise<number> {
   })
 }
 
-/** Seconds for all of these curl runs at once. */
+/**
+ * Seconds for all of these curl runs at once. Each starts with no dirty pages (`sync` outside the timing): the
+ * kernel's write-back of the previous run's uploads would otherwise land on whichever server runs next.
+ */
 async function timedAll(runs: string[][]): Promise<number> {
+  spawnSync('sync')
   const t0 = process.hrtime.bigint()
   await Promise.all(runs.map((a) => curl(a)))
   return Number(process.hrtime.bigint() - t0) / 1e9
