@@ -417,6 +417,7 @@ export class GatewaySession implements FileSession {
       startOffset: start,
       wrote: (offset, length) => forwarder?.wrote(offset, length),
       resized: (size) => forwarder?.resized(size),
+      setTimes: (atime, mtime) => fsCb.futimesSync(handle.fd, atime, mtime),
       abort: () => finish(),
       commit: async () => {
         try {

@@ -147,6 +147,53 @@ test('upload: the tagged part of a node that died mid-upload (its lock left behi
   assert.deepEqual((await readdir(s.root)).filter((n) => n.includes('crash')), ['crash'])
 })
 
+test('upload: a new upload claims its name with a hard link to its own part (one inode); nothing is left linked after commit', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('/n.bin')
+  const lock = await stat(path.join(s.root, '.n.bin.ftpcluster-lock'))
+  const part = await stat(up.tempPath)
+  assert.equal(lock.ino, part.ino, 'the lock is the part under a second name')
+  assert.equal(part.nlink, 2)
+  write(up.fd, 'data', 0)
+  // while it runs, a second upload of the name is refused, naming the node that holds it
+  await assert.rejects(s.openWrite('/n.bin'), (e: unknown) => e instanceof FileError && e.kind === 'busy' && /node pid\d+/.test(e.message))
+  await up.commit()
+  const final = await stat(path.join(s.root, 'n.bin'))
+  assert.equal(final.ino, part.ino)
+  assert.equal(final.nlink, 1, 'the lock link is gone')
+  assert.deepEqual(await readdir(s.root), ['n.bin'])
+})
+
+test('upload: a dead node\'s linked lock (lease run out) is taken over; a resume gets a lock file of its own', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const part = path.join(s.root, '.d.deadnode-0123456789ab.ftpcluster-part')
+  await writeFile(part, 'abc')
+  const {link} = await import('node:fs/promises')
+  await link(part, path.join(s.root, '.d.ftpcluster-lock'))
+  const old = new Date(Date.now() - 120_000)
+  await utimes(part, old, old)
+  const up = await s.openWrite('d', {append: true})
+  assert.equal(up.startOffset, 3, 'the dead upload\'s part is resumed')
+  const lock = await stat(path.join(s.root, '.d.ftpcluster-lock'))
+  assert.equal(lock.nlink, 1, 'a resume claims with a lock file')
+  assert.match(await readFile(path.join(s.root, '.d.ftpcluster-lock'), 'utf8'), /"node"/)
+  write(up.fd, 'de', 3)
+  await up.commit()
+  assert.equal(await readFile(path.join(s.root, 'd'), 'utf8'), 'abcde')
+  assert.deepEqual(await readdir(s.root), ['d'])
+})
+
+test('upload: times the client set survive the renewal of the lease on the part', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  const up = await s.openWrite('/t.txt')
+  write(up.fd, 'x', 0)
+  up.setTimes(1_000_000, 1_000_000)
+  // what NameClaim's renewal does every third of a lease, on the same inode
+  await utimes(up.tempPath, new Date(), new Date())
+  await up.commit()
+  assert.equal((await stat(path.join(s.root, 't.txt'))).mtimeMs, 1_000_000_000)
+})
+
 /** The fdatasync/fsync calls this process makes while `fn` runs, seen by strace attached to every thread. */
 async function syncCalls(fn: () => Promise<void>): Promise<string[]> {
   const {spawn} = await import('node:child_process')

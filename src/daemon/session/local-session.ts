@@ -190,7 +190,7 @@ export class LocalFileSession implements FileSession {
           handle()
         }
       }
-      return {virtualPath: up.virtualPath, fd: up.fd, tempPath: up.tempPath, startOffset: up.startOffset, commit: () => done(() => up.commit()), abort: (keep) => done(() => up.abort(keep))}
+      return {virtualPath: up.virtualPath, fd: up.fd, tempPath: up.tempPath, startOffset: up.startOffset, setTimes: (a, m) => up.setTimes(a, m), commit: () => done(() => up.commit()), abort: (keep) => done(() => up.abort(keep))}
     } catch (error) {
       handle()
       throw error
@@ -201,11 +201,11 @@ export class LocalFileSession implements FileSession {
 
   private async upload(v: string, options: OpenWriteOptions): Promise<UploadHandle> {
     const jail = this.jail(v)
-    let parent: Resolved | undefined
+    let parent: (Resolved & {entry: Stats | undefined}) | undefined
     let existingFd: number | undefined
     try {
       parent = this.entry(jail, v)
-      const st = fs.lstatSync(at(parent.dir.fd, parent.name!), {throwIfNoEntry: false})
+      const st = parent.entry
       const final = st?.isSymbolicLink() ? jail.walk(components(v), 'node') : undefined
       const target = final?.stat ?? st
       final?.close()
@@ -365,8 +365,11 @@ export class LocalFileSession implements FileSession {
     }
   }
 
-  /** Parent of `v` walked and verified; a final symlink must lead inside (a dangling or outside one is refused). */
-  private entry(jail: Jail, v: string, shown = v): Resolved {
+  /**
+   * Parent of `v` walked and verified, with the lstat of the entry (absent: no such entry); a final symlink
+   * must lead inside (a dangling or outside one is refused).
+   */
+  private entry(jail: Jail, v: string, shown = v): Resolved & {entry: Stats | undefined} {
     if (isPartName(path.posix.basename(v))) throw fileError('invalid-path', shown, 'name reserved for uploads in progress')
     const r = jail.walk(components(v), 'parent')
     try {
@@ -379,7 +382,7 @@ export class LocalFileSession implements FileSession {
           throw e.kind === 'not-found' ? fileError('permission', shown, 'symlink leads nowhere inside the home directory') : e
         }
       }
-      return r
+      return Object.assign(r, {entry: st})
     } catch (error) {
       r.close()
       throw error

@@ -1,6 +1,7 @@
 // Names of uploads in progress, next to the final name and hidden from listings:
 // `.<name>.<node>-<random>.ftpcluster-part` (the data; unique per upload, so two writers never share one)
-// and `.<name>.ftpcluster-lock` (the claim on the final name across every node of the shared storage).
+// and `.<name>.ftpcluster-lock` (the claim on the final name across every node of the shared storage: a hard
+// link to the part of a new upload, a small file of its own for a resume; see name-claim.ts).
 import fs from 'node:fs'
 import {at} from './beneath.js'
 
@@ -31,6 +32,11 @@ export function partOwner(partName: string): string | null {
     return partName.slice(1, -PART_SUFFIX.length)
   }
   return null
+}
+
+/** The node tag in a tagged part's name (`.<name>.<node>-<random>.ftpcluster-part`), if it is one. */
+export function partTag(partName: string): string | undefined {
+  return TAGGED.exec(partName)?.[2].replace(/-[0-9a-f]{12}$/, '')
 }
 
 export interface PartInfo {

@@ -67,6 +67,11 @@ export interface UploadHandle {
   wrote?(offset: number, length: number): void
   /** Told when `fd` was truncated or extended to `size`. */
   resized?(size: number): void
+  /**
+   * Sets the file's access and modification times (seconds), kept through commit: the upload's own
+   * bookkeeping may touch `fd`'s times meanwhile (a new upload's lease is renewed on its part).
+   */
+  setTimes(atime: number, mtime: number): void
   commit(): Promise<void>
   abort(keepForResume: boolean): Promise<void>
 }

@@ -55,6 +55,8 @@ export function nodeTag(nodeId: string): string {
 
 export class LocalUpload implements UploadHandle {
   private done = false
+  /** Times the client set (FSETSTAT, scp -p): applied again just before the commit. */
+  private times: {atime: number; mtime: number} | undefined
 
   constructor(
     readonly virtualPath: string,
@@ -66,6 +68,11 @@ export class LocalUpload implements UploadHandle {
     private readonly claim: NameClaim,
   ) {}
 
+  setTimes(atime: number, mtime: number): void {
+    fs.futimesSync(this.fd, atime, mtime)
+    this.times = {atime, mtime}
+  }
+
   async commit(): Promise<void> {
     if (this.done) return
     this.done = true
@@ -75,7 +82,9 @@ export class LocalUpload implements UploadHandle {
       const sync = policy.sync
       if (sync) await fdatasync(this.fd)
       // Synchronous, like the walks: short metadata calls, where a thread-pool hop costs more than the call
-      // (on a busy machine it dominated the time of a small file's upload).
+      // (on a busy machine it dominated the time of a small file's upload). The lease renewal may have
+      // touched the part's times since the client set them.
+      if (this.times) fs.futimesSync(this.fd, this.times.atime, this.times.mtime)
       fs.closeSync(this.fd)
       if (!this.claim.holds()) throw fileError('busy', this.virtualPath, 'the upload lost its claim on the name (stopped longer than the lease); upload it again')
       fs.renameSync(part, at(this.target.dirFd, this.target.name))
@@ -115,9 +124,10 @@ export class LocalUpload implements UploadHandle {
 }
 
 /**
- * Claims the final name, then opens a fresh part (O_EXCL). Resumes (offset, append, keepExisting) start from
- * the final file's content when it exists (cloned where the file system can), else from the largest kept part
- * of the name (any node's: the claim means nobody writes it). Other kept parts of the name are dropped.
+ * Opens a fresh part (O_EXCL) and claims the final name with a link to it. Resumes (offset, append,
+ * keepExisting; claimed first, with a lock file) start from the final file's content when it exists (cloned
+ * where the file system can), else from the largest kept part of the name (any node's: the claim means nobody
+ * writes it). Other kept parts of the name are dropped.
  */
 export async function openUpload(target: UploadTarget, options: OpenWriteOptions): Promise<LocalUpload> {
   const v = target.virtualPath
@@ -126,11 +136,20 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
   const partName = partNameFor(target.name, `${nodeTag(target.nodeId)}-${randomBytes(6).toString('hex')}`)
   const part = at(target.dirFd, partName)
   const mode = (options.mode ?? 0o644) & 0o755
+  const fresh = !keepsContent(options)
+  let created = false
   try {
-    claim = NameClaim.acquire(target.dirFd, target.name, v, target.nodeId)
+    if (fresh) {
+      // A new upload: its part first, then the claim as a link to it (one inode, like a plain create).
+      fd = fs.openSync(part, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode)
+      created = true
+      claim = NameClaim.acquire(target.dirFd, target.name, v, target.nodeId, partName)
+    } else {
+      claim = NameClaim.acquire(target.dirFd, target.name, v, target.nodeId)
+    }
     // Parts at rest are found by name; a lock that was there before ours (a dead node's) may have left
-    // tagged parts: then the directory is listed.
-    const kept = keptPartsOf(target.dirFd, target.name, claim.contended)
+    // tagged parts: then the directory is listed (our own new part is not one of them).
+    const kept = keptPartsOf(target.dirFd, target.name, claim.contended).filter((p) => p.name !== partName)
     let reuse: {name: string; size: number} | undefined
     if (keepsContent(options) && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!
     const stored = target.existingFd !== undefined ? fs.fstatSync(target.existingFd).size : (reuse?.size ?? 0)
@@ -139,13 +158,12 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
       throw fileError('invalid-argument', v, `restart offset ${options.offset} is past the ${stored} bytes stored`)
     }
     for (const p of kept) await fsp.rm(at(target.dirFd, p.name), {force: true})
-    if (!keepsContent(options)) {
-      fd = fs.openSync(part, C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode)
-    } else {
+    if (!fresh) {
       if (target.existingFd !== undefined) await fsp.copyFile(at(target.existingFd), part, C.COPYFILE_EXCL | C.COPYFILE_FICLONE)
       else if (reuse !== undefined) await fsp.rename(at(target.dirFd, reuse.name), part)
       fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, mode)
     }
+    if (fd === undefined) throw fileError('io', v, 'the upload has no part file')
     let start = fs.fstatSync(fd).size
     if (!options.append && !options.keepExisting && options.offset !== undefined) {
       await ftruncate(fd, options.offset)
@@ -155,8 +173,8 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
     return new LocalUpload(v, fd, tempPath, start, target, partName, claim)
   } catch (error) {
     if (fd !== undefined) await close(fd).catch(() => {})
+    if (claim || created) await fsp.rm(part, {force: true}).catch(() => {})
     if (claim) {
-      await fsp.rm(part, {force: true}).catch(() => {})
       try {
         claim.release()
       } catch {

@@ -413,7 +413,7 @@ export class SftpHandler {
     if (wantsMode) fs.fchmodSync(fd, mode)
     if (wantsTimes) {
       const now = Date.now() / 1000
-      fs.futimesSync(fd, attrs.atime ?? now, attrs.mtime ?? now)
+      h.file.setTimes(attrs.atime ?? now, attrs.mtime ?? now)
     }
     return this.ok(id)
   }

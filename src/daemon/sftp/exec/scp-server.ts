@@ -12,7 +12,6 @@ import {strerror} from './hash-command.js'
 const read = promisify(fs.read)
 const write = promisify(fs.write)
 const fchmod = promisify(fs.fchmod)
-const futimes = promisify(fs.futimes)
 
 export interface ScpOptions {
   to: boolean // -t: we are the sink
@@ -212,7 +211,7 @@ class ScpSink extends ScpPeer {
     }
     try {
       if (this.o.preserve && this.session.can('chmod')) await fchmod(upload.fd, mode & 0o777)
-      if (this.o.preserve && times) await futimes(upload.fd, times.atime, times.mtime)
+      if (this.o.preserve && times) upload.setTimes(times.atime, times.mtime)
       await upload.commit()
     } catch (error) {
       await upload.abort(false)
