@@ -5,6 +5,7 @@ import ssh2 from 'ssh2'
 import type {ClusterConfig} from '../../config/schema.js'
 import {ConnectionGate, type Admission} from '../../net/connection-gate.js'
 import {ProxyFront} from '../../net/proxy-front.js'
+import {coalesceWrites} from '../../net/coalesce-writes.js'
 import type {ServiceState} from '../../protocol/index.js'
 import {listen} from '../listen.js'
 import type {Logger} from '../log.js'
@@ -206,6 +207,6 @@ export class SftpService implements Service {
     )
     this.connections.add(conn)
     this.pending.set(key, conn)
-    this.ssh.injectSocket(socket)
+    this.ssh.injectSocket(coalesceWrites(socket))
   }
 }
