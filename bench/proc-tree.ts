@@ -35,3 +35,24 @@ export function sampleTree(pid: number): TreeSample {
   const rssMiB = Math.round(perProcess.reduce((s, p) => s + p.rssMiB, 0) * 10) / 10
   return {processes: perProcess.length, rssMiB, fds: perProcess.reduce((s, p) => s + p.fds, 0), perProcess}
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux this runs on). */
+const TICKS = 100
+
+/**
+ * CPU seconds used by a process tree: each live process's user+system time plus what its reaped children
+ * used (cutime+cstime), so sessions that came and went (an sshd per connection) are counted too.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0
+  for (const p of processTree(pid)) {
+    try {
+      // Fields after the command name (which may hold spaces), from field 3: utime is 14, stime 15, cutime 16, cstime 17.
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
+    } catch {
+      // exited between the listing and the read: its time moved to its parent's cutime
+    }
+  }
+  return ticks / TICKS
+}

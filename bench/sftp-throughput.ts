@@ -6,6 +6,7 @@
 //        [--cases 1,4,8,small] (which stream counts to run, and whether the small-files case runs)
 //        [--sync-uploads true|false] (sites.files.syncUploads on our side; true, the default, fsyncs each upload)
 import {spawn, spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
@@ -15,6 +16,7 @@ import {ALL_PERMISSIONS} from '../src/config/schema.js'
 import {ConfigStore} from '../src/config/store.js'
 import {availableParallelism} from 'node:os'
 import {fileURLToPath} from 'node:url'
+import {treeCpuSeconds} from './proc-tree.js'
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
@@ -75,6 +77,21 @@ function runSftp(host: string, port: number, user: string, key: string, batch: s
   })
 }
 
+/**
+ * Server CPU seconds since `c0`, read once the sessions have ended: an sshd per connection is counted when its
+ * parent reaps it, so the reading waits (up to 2 s) until two readings 100 ms apart agree.
+ */
+async function settledCpu(pid: number, c0: number): Promise<number> {
+  let last = treeCpuSeconds(pid)
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    const now = treeCpuSeconds(pid)
+    if (now === last) break
+    last = now
+  }
+  return last - c0
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint()
   await fn()
@@ -86,7 +103,15 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]
 }
 
+/** The peer and client this bench drives; without them it says what to install instead of waiting on a port. */
+function requirePeers(): void {
+  const missing = ['/usr/sbin/sshd', '/usr/lib/openssh/sftp-server'].filter((f) => !existsSync(f))
+  if (spawnSync('sftp', ['-V']).error) missing.push('sftp')
+  if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: install openssh-server, openssh-sftp-server and openssh-client (apt-get install …), as .ci/run does`)
+}
+
 async function main(): Promise<void> {
+  requirePeers()
   const size = parseSize(arg('size', '1G'))
   const runs = Number(arg('runs', '3'))
   const cipherArg = arg('cipher', 'default')
@@ -136,8 +161,8 @@ async function main(): Promise<void> {
     await waitForPort(SSHD, sshdPort)
 
     const targets = [
-      {name: 'ftpcluster', host: OURS, port, user: 'bench', dir: '/'},
-      {name: 'openssh', host: SSHD, port: sshdPort, user: 'root', dir: data},
+      {name: 'ftpcluster', host: OURS, port, user: 'bench', dir: '/', pid: node.pid!},
+      {name: 'openssh', host: SSHD, port: sshdPort, user: 'root', dir: data, pid: sshd.pid!},
     ]
     const rows: string[][] = []
     const mb = (bytes: number, s: number) => bytes / 1e6 / s
@@ -146,43 +171,57 @@ async function main(): Promise<void> {
       for (const dirn of ['download', 'upload'] as const) {
         // Runs alternate between the servers, so both see the same load of a shared machine.
         const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+        const cpu: Record<string, number[]> = {ftpcluster: [], openssh: []}
         for (let r = 0; r < runs; r++) {
           for (const tg of targets) {
             settle()
+            const c0 = treeCpuSeconds(tg.pid)
             times[tg.name].push(await timed(() => Promise.all(Array.from({length: streams}, (_, k) => {
               const remote = path.posix.join(tg.dir, 'file.bin')
               const batch = dirn === 'download' ? `get ${remote} /dev/null\n` : `put ${path.join(data, 'file.bin')} ${path.posix.join(tg.dir, `up-${tg.name}-${k}.bin`)}\n`
               return runSftp(tg.host, tg.port, tg.user, key, batch, cipher)
             }))))
+            cpu[tg.name].push(await settledCpu(tg.pid, c0))
           }
         }
         const rates: Record<string, number> = {}
         for (const tg of targets) rates[tg.name] = mb(size * streams, median(times[tg.name]))
-        rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2)])
+        // Server CPU per GiB moved: what decides the race on a machine whose cores the clients share.
+        const perGiB = (name: string) => median(cpu[name]) / ((size * streams) / 1024 ** 3)
+        rows.push([`${dirn} x${streams}`, rates.ftpcluster.toFixed(0), rates.openssh.toFixed(0), (rates.ftpcluster / rates.openssh).toFixed(2), perGiB('ftpcluster').toFixed(2), perGiB('openssh').toFixed(2)])
       }
     }
     // small files: 1,000 × 4 KiB, one sftp -b session each way
     const small = path.join(dir, 'small')
     await mkdir(small, {recursive: true})
     for (let i = 0; i < 1000; i++) await writeFile(path.join(small, `f${i}.dat`), Buffer.alloc(4096, i % 251))
-    for (const dirn of cases.includes('small') ? (['put', 'get'] as const) : []) {
+    // put: 1,000 new names each run; put over: the same 1,000 names again (OpenSSH truncates the inodes in
+    // place, an atomic upload makes a new one each time); get: the files the first put made.
+    for (const dirn of cases.includes('small') ? (['put', 'put over', 'get'] as const) : []) {
       const times: Record<string, number[]> = {ftpcluster: [], openssh: []}
+      const cpu: Record<string, number[]> = {ftpcluster: [], openssh: []}
       for (let r = 0; r < runs; r++) {
         for (const tg of targets) {
-          const remoteDir = path.posix.join(tg.dir, `small-${tg.name}`)
-          await mkdir(path.join(data, `small-${tg.name}`), {recursive: true})
-          const lines = Array.from({length: 1000}, (_, i) => (dirn === 'put' ? `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat` : `get ${remoteDir}/f${i}.dat /dev/null`))
+          const sub = `small-${tg.name}-${dirn === 'put' ? r : 0}`
+          const remoteDir = path.posix.join(tg.dir, sub)
+          await mkdir(path.join(data, sub), {recursive: true})
+          const lines = Array.from({length: 1000}, (_, i) => (dirn === 'get' ? `get ${remoteDir}/f${i}.dat /dev/null` : `put ${path.join(small, `f${i}.dat`)} ${remoteDir}/f${i}.dat`))
           settle()
+          const c0 = treeCpuSeconds(tg.pid)
           times[tg.name].push(await timed(() => runSftp(tg.host, tg.port, tg.user, key, lines.join('\n') + '\n', cipher)))
+          cpu[tg.name].push(await settledCpu(tg.pid, c0))
         }
       }
       const rates: Record<string, number> = {}
       for (const tg of targets) rates[tg.name] = 1000 / median(times[tg.name])
-      rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2)])
+      // Server CPU per file: seconds per 1,000 files are milliseconds per file.
+      const perFile = (name: string) => median(cpu[name])
+      rows.push([`4K files ${dirn}`, `${rates.ftpcluster.toFixed(0)}/s`, `${rates.openssh.toFixed(0)}/s`, (rates.ftpcluster / rates.openssh).toFixed(2), `${perFile('ftpcluster').toFixed(2)} ms/f`, `${perFile('openssh').toFixed(2)} ms/f`])
     }
-    const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio']
+    const head = ['transfer', 'ftpcluster MB/s', 'openssh MB/s', 'ratio', 'ours CPU s/GiB', 'sshd CPU s/GiB']
     console.log(`SFTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB, cipher ${cipherArg}, median of ${runs}, same OpenSSH sftp client, ${workers} workers, syncUploads ${syncUploads}`)
     for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(16))).join(''))
+    console.log('CPU: the server process tree (our supervisor and workers; sshd with its per-connection sshd and sftp-server), user+system, median run; small files in ms per file')
   } finally {
     for (const c of cleanups.reverse()) await c()
   }
