@@ -12,6 +12,9 @@ import {lockNameFor, partOwner, partTag} from './part-file.js'
 /** How long a claim lives without renewal (the holder renews every third of it). Node clocks must agree within it. */
 export const LEASE_MS = 30_000
 
+/** What link(2) answers on a file system without hard links. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
+
 export class NameClaim {
   private readonly timer: NodeJS.Timeout
   private released = false
@@ -42,7 +45,8 @@ export class NameClaim {
     for (let attempt = 0; attempt < 3; attempt++) {
       const contended = attempt > 0
       try {
-        return new NameClaim(dirFd, lockName, partName === undefined ? NameClaim.lockFile(path, nodeId, now) : NameClaim.linkTo(dirFd, partName, path, virtualPath), contended)
+        const linked = partName === undefined ? -1 : NameClaim.linkTo(dirFd, partName, path, virtualPath)
+        return new NameClaim(dirFd, lockName, linked >= 0 ? linked : NameClaim.lockFile(path, nodeId, now), contended)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       }
@@ -68,14 +72,17 @@ export class NameClaim {
     return fd
   }
 
-  /** The lock as a second name of the part (EEXIST when the name is claimed); a descriptor of the part. */
+  /** The lock as a second name of the part (EEXIST when the name is claimed); a descriptor of the part, or -1 where the file system has no hard links. */
   private static linkTo(dirFd: number, partName: string, path: string, virtualPath: string): number {
     const part = at(dirFd, partName)
     try {
       fs.linkSync(part, path)
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
       // our part removed under us: only a node that took the name over (it judged our lock dead) does that
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw fileError('busy', virtualPath, 'another upload of this file took over; try again later')
+      if (code === 'ENOENT') throw fileError('busy', virtualPath, 'another upload of this file took over; try again later')
+      // a file system without hard links (some FUSE, SMB and FAT mounts): a lock file of its own
+      if (code !== undefined && NO_LINKS.has(code)) return -1
       throw error
     }
     try {
