@@ -105,3 +105,13 @@ test('sftp: a killed upload leaves nothing under the final name, can be resumed,
   assert.equal(again.code, 0, again.stderr)
   assert.deepEqual(await readdir(f.home), ['big.bin'])
 })
+
+test('sftp: a client with its own default ciphers gets chacha20-poly1305 (not aes-ctr + HMAC, the dearest here); aes-gcm on request', {skip}, async (t) => {
+  const f = await startFixture(t)
+  const plain = await f.sftp('pwd\n', {extra: ['-v']})
+  assert.equal(plain.code, 0, plain.stderr)
+  assert.match(plain.stderr, /cipher: chacha20-poly1305@openssh\.com/)
+  const gcm = await f.sftp('pwd\n', {extra: ['-v', '-c', 'aes128-gcm@openssh.com']})
+  assert.equal(gcm.code, 0, gcm.stderr)
+  assert.match(gcm.stderr, /cipher: aes128-gcm@openssh\.com/)
+})

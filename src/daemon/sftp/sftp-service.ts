@@ -14,9 +14,6 @@ import {SftpConnection, type ConnectionEnv} from './sftp-connection.js'
 import {UserDirectory} from './user-directory.js'
 import {SSH_ALGORITHMS} from '../ssh-algorithms.js'
 
-/** AES-GCM first and no chacha20: OpenSSH picks its own first choice among what we offer, and AES-NI is faster. */
-
-
 /** Another service on the same SFTP engine (the striped gateway): its name, port and file sessions. */
 export interface SftpServiceOptions {
   name?: string
