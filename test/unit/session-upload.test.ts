@@ -194,6 +194,18 @@ test('upload: times the client set survive the renewal of the lease on the part'
   assert.equal((await stat(path.join(s.root, 't.txt'))).mtimeMs, 1_000_000_000)
 })
 
+test('upload: replacing a large file (renamed in the thread pool) commits the new content and leaves no bookkeeping', async (t) => {
+  const s = await LocalFileSession.open(await tempStorage(t), makeUser())
+  await writeFile(path.join(s.root, 'big.bin'), Buffer.alloc(17 * 1024 * 1024, 1))
+  const up = await s.openWrite('/big.bin')
+  write(up.fd, 'small now', 0)
+  up.setTimes(2_000_000, 2_000_000)
+  await up.commit()
+  assert.equal(await readFile(path.join(s.root, 'big.bin'), 'utf8'), 'small now')
+  assert.equal((await stat(path.join(s.root, 'big.bin'))).mtimeMs, 2_000_000_000)
+  assert.deepEqual(await readdir(s.root), ['big.bin'])
+})
+
 /** The fdatasync/fsync calls this process makes while `fn` runs, seen by strace attached to every thread. */
 async function syncCalls(fn: () => Promise<void>): Promise<string[]> {
   const {spawn} = await import('node:child_process')

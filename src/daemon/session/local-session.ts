@@ -218,7 +218,7 @@ export class LocalFileSession implements FileSession {
       // The upload owns a descriptor of its own of the verified parent for its whole life.
       const dirFd = fs.openSync(at(parent.dir.fd), C.O_RDONLY | C.O_DIRECTORY)
       const ownExisting = existingFd === undefined ? undefined : fs.openSync(at(existingFd), 0o10000000)
-      return await openUpload({virtualPath: v, dirFd, name: parent.name!, existingFd: ownExisting, nodeId: this.nodeId}, options)
+      return await openUpload({virtualPath: v, dirFd, name: parent.name!, existingFd: ownExisting, nodeId: this.nodeId, replaces: target?.isFile() ? target.size : 0}, options)
     } catch (error) {
       throw toFileError(error, v)
     } finally {

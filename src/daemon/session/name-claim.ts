@@ -125,6 +125,11 @@ export class NameClaim {
     return there !== undefined && there.ino === this.mine.ino && there.dev === this.mine.dev
   }
 
+  /** No more renewals (a commit under way: its times are final; it takes far less than a lease). */
+  stopRenewal(): void {
+    clearInterval(this.timer)
+  }
+
   release(): void {
     if (this.released) return
     clearInterval(this.timer)
