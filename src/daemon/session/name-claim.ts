@@ -12,6 +12,9 @@ import {lockNameFor, partOwner, partTag} from './part-file.js'
 /** How long a claim lives without renewal (the holder renews every third of it). Node clocks must agree within it. */
 export const LEASE_MS = 30_000
 
+/** Directory entries looked at to name the node holding a linked lock (past them it is "unknown"). */
+const TAG_SEARCH_ENTRIES = 4096
+
 /** What link(2) answers on a file system without hard links. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
 
@@ -108,14 +111,24 @@ export class NameClaim {
     return {node, live: st.isFile() && now - st.mtimeMs < LEASE_MS}
   }
 
-  /** The node tag in the name of the part a linked lock is (found by listing: only when the name is contended). */
+  /**
+   * The node tag in the name of the part a linked lock is, found by listing the directory (only when the name
+   * is contended) and bounded, so a client retrying a busy name cannot make every try list a huge directory.
+   */
   private static linkedPartTag(dirFd: number, name: string, lock: fs.Stats): string | undefined {
-    for (const entry of fs.readdirSync(at(dirFd))) {
-      if (partOwner(entry) !== name) continue
-      const st = fs.lstatSync(at(dirFd, entry), {throwIfNoEntry: false})
-      if (st && st.ino === lock.ino && st.dev === lock.dev) return partTag(entry)
+    const dir = fs.opendirSync(at(dirFd))
+    try {
+      for (let i = 0; i < TAG_SEARCH_ENTRIES; i++) {
+        const entry = dir.readSync()
+        if (entry === null) break
+        if (partOwner(entry.name) !== name) continue
+        const st = fs.lstatSync(at(dirFd, entry.name), {throwIfNoEntry: false})
+        if (st && st.ino === lock.ino && st.dev === lock.dev) return partTag(entry.name)
+      }
+      return undefined
+    } finally {
+      dir.closeSync()
     }
-    return undefined
   }
 
   /** Whether the lock file under the name is still ours (a node stopped past its lease may have lost it). */
