@@ -16,6 +16,7 @@ import {initNodeDir} from '../src/config/node-dir.js'
 import {hashPassword} from '../src/config/password.js'
 import {ALL_PERMISSIONS} from '../src/config/schema.js'
 import {ConfigStore} from '../src/config/store.js'
+import {sampleTreeCpu} from './proc-tree.js'
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const USER = 'bench'
@@ -153,14 +154,20 @@ async function main(): Promise<void> {
   const cases = allCases.filter((c) => c.name.includes(arg('only', '')))
   const homes = {ours: ours.home, vsftpd: path.join(vroot, 'pub')}
   const times: Record<string, number[]> = {}
+  // server CPU, sampled (process tree: our supervisor and workers; vsftpd with its per-session processes)
+  const cpu: Record<string, number[]> = {}
+  const pids = {ours: ours.child.pid!, vsftpd: vs.pid!}
   try {
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
         // interleaved, and who goes first alternates, so drift of the machine hits both alike
         for (const who of r % 2 === 0 ? (['vsftpd', 'ours'] as const) : (['ours', 'vsftpd'] as const)) {
           const tls = c.tls ? ['--ssl-reqd', '-k'] : []
+          const sampler = sampleTreeCpu(pids[who])
           const t = await timedAll(Array.from({length: c.streams}, (_, k) => (c.up ? [...tls, '-T', source, targets[who].put(r * 10 + k)] : [...tls, '-o', '/dev/null', targets[who].get])))
           ;(times[`${who} ${c.name}`] ??= []).push(t)
+          await new Promise((r) => setTimeout(r, 200)) // the sessions' last work after curl is done
+          ;(cpu[`${who} ${c.name}`] ??= []).push(sampler.stop())
           // uploads deleted at once: their dirty pages are dropped, not flushed to disk during the other's turn
           if (c.up) for (let k = 0; k < c.streams; k++) await fs.rm(path.join(homes[who], `up${r * 10 + k}.bin`), {force: true})
         }
@@ -173,12 +180,16 @@ async function main(): Promise<void> {
     await fs.rm(work, {recursive: true, force: true})
   }
   console.log(`FTP throughput, ${(size / 1024 ** 2).toFixed(0)} MiB per stream, curl, ${runs} runs (median), loopback ${bind}, syncUploads ${syncUploads}, load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`)
-  console.log('case            ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)')
+  console.log('case            ours MB/s   vsftpd MB/s   ratio (ours/vsftpd)   ours CPU s/GiB   vsftpd CPU s/GiB')
   for (const c of cases) {
     const o = (size * c.streams) / 1e6 / median(times[`ours ${c.name}`])
     const v = (size * c.streams) / 1e6 / median(times[`vsftpd ${c.name}`])
-    console.log(`${c.name.padEnd(14)} ${o.toFixed(0).padStart(10)} ${v.toFixed(0).padStart(13)}   ${(o / v).toFixed(2)}×`)
+    const gib = (size * c.streams) / 1024 ** 3
+    const perGiB = (who: string) => (median(cpu[`${who} ${c.name}`]) / gib).toFixed(2)
+    console.log(`${c.name.padEnd(14)} ${o.toFixed(0).padStart(10)} ${v.toFixed(0).padStart(13)}   ${(o / v).toFixed(2).padStart(18)}×   ${perGiB('ours').padStart(14)}   ${perGiB('vsftpd').padStart(16)}`)
   }
+  console.log('CPU: server process tree, user+system, sampled every 20 ms (vsftpd does not wait for its sessions, so their')
+  console.log('time reaches no cutime); a session that ends between samples loses up to 20 ms, so vsftpd reads low')
 }
 
 main().catch((error: unknown) => {

@@ -56,3 +56,56 @@ export function treeCpuSeconds(pid: number): number {
   }
   return ticks / TICKS
 }
+
+/**
+ * Server CPU seconds since `c0`, read once the sessions have ended: an sshd per connection is counted when its
+ * parent reaps it, so the reading waits (up to 2 s) until two readings 100 ms apart agree.
+ */
+export async function settledCpu(pid: number, c0: number): Promise<number> {
+  let last = treeCpuSeconds(pid)
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    const now = treeCpuSeconds(pid)
+    if (now === last) break
+    last = now
+  }
+  return last - c0
+}
+
+function ownCpuTicks(pid: number): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+    return Number(f[11]) + Number(f[12])
+  } catch {
+    return null
+  }
+}
+
+/**
+ * CPU seconds of a process tree whose parents do not wait for their children (vsftpd ignores SIGCHLD, so an
+ * ended session's time reaches nobody's cutime): every process of the tree is sampled every `everyMs`, and its
+ * own user+system time counted from the first to the last sample. An exiting process loses at most one interval.
+ */
+export function sampleTreeCpu(pid: number, everyMs = 20): {stop(): number} {
+  const first = new Map<number, number>()
+  const last = new Map<number, number>()
+  const sample = () => {
+    for (const p of processTree(pid)) {
+      const t = ownCpuTicks(p)
+      if (t === null) continue
+      if (!first.has(p)) first.set(p, t)
+      last.set(p, t)
+    }
+  }
+  sample()
+  const timer = setInterval(sample, everyMs)
+  return {
+    stop() {
+      clearInterval(timer)
+      sample()
+      let ticks = 0
+      for (const [p, t] of last) ticks += t - (first.get(p) ?? t)
+      return ticks / TICKS
+    },
+  }
+}

@@ -16,7 +16,7 @@ import {ALL_PERMISSIONS} from '../src/config/schema.js'
 import {ConfigStore} from '../src/config/store.js'
 import {availableParallelism} from 'node:os'
 import {fileURLToPath} from 'node:url'
-import {treeCpuSeconds} from './proc-tree.js'
+import {settledCpu, treeCpuSeconds} from './proc-tree.js'
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
@@ -75,21 +75,6 @@ function runSftp(host: string, port: number, user: string, key: string, batch: s
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}: ${err}`))))
     child.stdin.end(batch)
   })
-}
-
-/**
- * Server CPU seconds since `c0`, read once the sessions have ended: an sshd per connection is counted when its
- * parent reaps it, so the reading waits (up to 2 s) until two readings 100 ms apart agree.
- */
-async function settledCpu(pid: number, c0: number): Promise<number> {
-  let last = treeCpuSeconds(pid)
-  for (let i = 0; i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 100))
-    const now = treeCpuSeconds(pid)
-    if (now === last) break
-    last = now
-  }
-  return last - c0
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
