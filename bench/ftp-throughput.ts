@@ -188,8 +188,8 @@ async function main(): Promise<void> {
     const perGiB = (who: string) => (median(cpu[`${who} ${c.name}`]) / gib).toFixed(2)
     console.log(`${c.name.padEnd(14)} ${o.toFixed(0).padStart(10)} ${v.toFixed(0).padStart(13)}   ${(o / v).toFixed(2).padStart(18)}×   ${perGiB('ours').padStart(14)}   ${perGiB('vsftpd').padStart(16)}`)
   }
-  console.log('CPU: server process tree, user+system, sampled every 20 ms (vsftpd does not wait for its sessions, so their')
-  console.log('time reaches no cutime); a session that ends between samples loses up to 20 ms, so vsftpd reads low')
+  console.log("CPU: server process tree, user+system, sampled every 20 ms (a vsftpd session's time did not reach the master's")
+  console.log('cutime: 0.00 s measured); a session that ends between samples loses up to 20 ms, so vsftpd reads low')
 }
 
 main().catch((error: unknown) => {

@@ -82,8 +82,8 @@ function ownCpuTicks(pid: number): number | null {
 }
 
 /**
- * CPU seconds of a process tree whose parents do not wait for their children (vsftpd ignores SIGCHLD, so an
- * ended session's time reaches nobody's cutime): every process of the tree is sampled every `everyMs`, and its
+ * CPU seconds of a process tree whose ended members' time does not reach the root's cutime (vsftpd: 0.00 s
+ * read that way for a whole session): every process of the tree is sampled every `everyMs`, and its
  * own user+system time counted from the first to the last sample. An exiting process loses at most one interval.
  */
 export function sampleTreeCpu(pid: number, everyMs = 20): {stop(): number} {
