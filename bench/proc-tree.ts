@@ -46,15 +46,21 @@ const TICKS = 100
 export function treeCpuSeconds(pid: number): number {
   let ticks = 0
   for (const p of processTree(pid)) {
-    try {
-      // Fields after the command name (which may hold spaces), from field 3: utime is 14, stime 15, cutime 16, cstime 17.
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
-    } catch {
-      // exited between the listing and the read: its time moved to its parent's cutime
-    }
+    const t = cpuTicks(p) // null: exited between the listing and the read (its time moved to its parent's cutime)
+    if (t) ticks += t.own + t.children
   }
   return ticks / TICKS
+}
+
+/** A process's own user+system ticks and those of its reaped children, from /proc/<pid>/stat; null once gone. */
+function cpuTicks(pid: number): {own: number; children: number} | null {
+  try {
+    // Fields after the command name (which may hold spaces), from field 3: utime is 14, stime 15, cutime 16, cstime 17.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+    return {own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14])}
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -72,15 +78,6 @@ export async function settledCpu(pid: number, c0: number): Promise<number> {
   return last - c0
 }
 
-function ownCpuTicks(pid: number): number | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
-    return Number(f[11]) + Number(f[12])
-  } catch {
-    return null
-  }
-}
-
 /**
  * CPU seconds of a process tree whose ended members' time does not reach the root's cutime (vsftpd: 0.00 s
  * read that way for a whole session): every process of the tree is sampled every `everyMs`, and its
@@ -91,8 +88,8 @@ export function sampleTreeCpu(pid: number, everyMs = 20): {stop(): number} {
   const last = new Map<number, number>()
   const sample = () => {
     for (const p of processTree(pid)) {
-      const t = ownCpuTicks(p)
-      if (t === null) continue
+      const t = cpuTicks(p)?.own
+      if (t === undefined) continue
       if (!first.has(p)) first.set(p, t)
       last.set(p, t)
     }

@@ -16,7 +16,7 @@ export const LEASE_MS = 30_000
 const TAG_SEARCH_ENTRIES = 4096
 
 /** What link(2) answers on a file system without hard links. */
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'])
 
 export class NameClaim {
   private readonly timer: NodeJS.Timeout

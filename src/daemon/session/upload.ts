@@ -161,7 +161,7 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
     // tagged parts: then the directory is listed (our own new part is not one of them).
     const kept = keptPartsOf(target.dirFd, target.name, claim.contended).filter((p) => p.name !== partName)
     let reuse: {name: string; size: number} | undefined
-    if (keepsContent(options) && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!
+    if (!fresh && target.existingFd === undefined && kept.length > 0) reuse = kept.shift()!
     const stored = target.existingFd !== undefined ? fs.fstatSync(target.existingFd).size : (reuse?.size ?? 0)
     // Checked before anything is moved: a restart offset past what was stored would leave a hole of zeros.
     if (!options.append && !options.keepExisting && options.offset !== undefined && options.offset > stored) {
@@ -173,14 +173,14 @@ export async function openUpload(target: UploadTarget, options: OpenWriteOptions
       else if (reuse !== undefined) await fsp.rename(at(target.dirFd, reuse.name), part)
       fd = await open(part, C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, mode)
     }
-    if (fd === undefined) throw fileError('io', v, 'the upload has no part file')
-    let start = fs.fstatSync(fd).size
+    // `fd` is set on both paths above: the new part's, or the resumed content's.
+    let start = fs.fstatSync(fd!).size
     if (!options.append && !options.keepExisting && options.offset !== undefined) {
-      await ftruncate(fd, options.offset)
+      await ftruncate(fd!, options.offset)
       start = options.offset
     }
     const tempPath = `${fs.readlinkSync(at(target.dirFd))}/${partName}`
-    return new LocalUpload(v, fd, tempPath, start, target, partName, claim)
+    return new LocalUpload(v, fd!, tempPath, start, target, partName, claim)
   } catch (error) {
     if (fd !== undefined) await close(fd).catch(() => {})
     if (claim || created) await fsp.rm(part, {force: true}).catch(() => {})
