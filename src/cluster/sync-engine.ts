@@ -72,8 +72,11 @@ export class SyncEngine {
   private contactSinceBoot = false
   private lastContactAt = 0
   private lastCommit: CommitReport | null = null
-  /** Set on a secondary whose primary does not list it (add-server interrupted). */
-  private notListed: string | null = null
+  /**
+   * Set on a secondary whose primary does not list it (add-server interrupted), with when it was found: a
+   * push from the primary after that (an add-server that finished late, or was run again) supersedes it.
+   */
+  private notListed: {message: string; at: number} | null = null
   private watch: NodeJS.Timeout | undefined
   private lastPullAt = 0
   /** Recent configurations by content hash: the bases deltas are made against. */
@@ -169,7 +172,9 @@ export class SyncEngine {
     else if (role === 'primary' && this.node.config.servers.length > 0 && !this.confirmedRecently()) {
       out.push({kind: 'unconfirmed-primary', message: `cannot confirm that this node is still the primary: ${this.unreachable().join(', ') || 'no secondary'} unreachable`, hint: 'changes are refused until members answer; see `cluster diagnose`'})
     }
-    if (role === 'secondary' && this.notListed) out.push({kind: 'not-listed', message: this.notListed, hint: `on the primary, run \`cluster add-server ${formatHostPort(this.node.settings.externalAddress ?? this.node.settings.bind, this.node.config.sites.admin.port)}\` again (this node's previous configuration is in config/backups/)`})
+    const synced = this.node.lastSynchronized ? Date.parse(this.node.lastSynchronized) : 0
+    if (this.notListed && synced > this.notListed.at) this.notListed = null
+    if (role === 'secondary' && this.notListed) out.push({kind: 'not-listed', message: this.notListed.message, hint: `on the primary, run \`cluster add-server ${formatHostPort(this.node.settings.externalAddress ?? this.node.settings.bind, this.node.config.sites.admin.port)}\` again (this node's previous configuration is in config/backups/)`})
     return out
   }
 
@@ -388,9 +393,16 @@ export class SyncEngine {
         this.node.log.info('sync asked of the primary', {state: result.state, revision: result.revision})
       } catch (error) {
         const message = (error as Error).message
-        if (/not a registered server/.test(message)) {
-          if (!this.notListed) this.node.log.error('the primary does not list this node (an interrupted add-server?): it gets no changes', {primary: formatHostPort(c.primary.host, c.primary.port)})
-          this.notListed = `this node believes it joined the cluster, but its primary ${formatHostPort(c.primary.host, c.primary.port)} does not list it: it gets no changes`
+        // The primary answers "not a registered server", or refuses the cluster key outright: it accepts the
+        // keys of the members it lists, so a refused key is the same verdict, given earlier.
+        const refusedKey = error instanceof OperationError && error.code === 'auth'
+        if (refusedKey || /not a registered server/.test(message)) {
+          const primary = formatHostPort(c.primary.host, c.primary.port)
+          if (!this.notListed) this.node.log.error('the primary does not list this node (an interrupted add-server?): it gets no changes', {primary, answer: message})
+          this.notListed = {
+            message: `this node believes it joined the cluster, but its primary ${primary} does not list it${refusedKey ? ' (it refuses this node\'s cluster key)' : ''}: it gets no changes`,
+            at: Date.now(),
+          }
         }
         if (attempt === 0 || attempt % 10 === 0) this.node.log.warn('cannot reach the primary to ask for a sync; serving the last configuration and retrying', {primary: formatHostPort(c.primary.host, c.primary.port), error: message})
         if (!this.notListed) this.pullFromPrimary(attempt + 1)

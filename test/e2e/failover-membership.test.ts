@@ -50,7 +50,9 @@ describe('failover: a kill during add-server is explained (5)', () => {
     const s = await pollUntil(async () => {
       const x = await statusOf(NEW)
       return listed || x.role !== 'secondary' || x.problems?.some((p) => p.kind === 'not-listed') ? x : undefined
-    }, 'the new node explains its state', 45_000, 100) // its pulls back off up to 30 s while the primary is down
+    }, 'the new node explains its state', 45_000, 100).catch((error: Error) => { // its pulls back off up to 30 s while the primary is down
+      throw new Error(`${error.message}\nthe new node's log:\n${cl.nodes[NEW].log.split('\n').filter((l) => !/\] session user=/.test(l)).join('\n').slice(-6000)}\nthe primary's log:\n${cl.nodes[P].log.split('\n').filter((l) => !/\] session user=/.test(l)).join('\n').slice(-4000)}`)
+    })
     if (!listed && s.role === 'secondary') {
       const problem = s.problems!.find((p) => p.kind === 'not-listed')!
       assert.match(problem.message, /does not list it/)
@@ -151,5 +153,33 @@ describe('failover: nothing vanishes under the primary policy (2 members)', () =
     assert.equal(back.code, 0, back.stderr + back.stdout)
     const users = (await cl.cli(['users', 'list', '--json'], env)).stdout
     assert.match(users, /only-on-a/)
+  })
+})
+
+describe('failover: a secondary its primary no longer lists says so', () => {
+  const ips = [`${N}70`, `${N}71`]
+  const [P, S] = ips
+  let cl: TestCluster
+  after(async () => cl?.stopAll())
+
+  it('removed while down: at boot the primary refuses its cluster key, node status names the fix, add-server again clears it', async () => {
+    cl = await buildCluster(tempDir(), ips)
+    await cl.nodes[S].stop()
+    const removed = await cl.cli(['remove-server', S, '--yes', '--json'])
+    assert.equal(removed.code, 0, removed.stderr + removed.stdout)
+    assert.match(removed.stdout, /could not be told/)
+    await cl.nodes[S].start() // it still believes it is a secondary of P
+    const s = await pollUntil(async () => {
+      const x = await statusOf(S)
+      return x.problems?.some((p) => p.kind === 'not-listed') ? x : undefined
+    }, 'the secondary reports that its primary does not list it', 20_000, 100)
+    assert.equal(s.role, 'secondary')
+    const problem = s.problems!.find((p) => p.kind === 'not-listed')!
+    assert.match(problem.message, new RegExp(`primary ${P.replace(/\./g, '\\.')}:14983 does not list it`))
+    assert.match(problem.hint, new RegExp(`cluster add-server ${S.replace(/\./g, '\\.')}`))
+    assert.match(cl.nodes[S].log, /the primary does not list this node/)
+    const again = await cl.cli(['add-server', S, '--json'])
+    assert.equal(again.code, 0, again.stderr + again.stdout)
+    assert.deepEqual((await statusOf(S)).problems, [])
   })
 })
