@@ -219,6 +219,7 @@ export class Membership {
       }
     })
     this.node.lastSynchronized = new Date().toISOString()
+    this.engine.joined()
     this.node.log.info('joined the cluster', {primary: applied.primary ? formatHostPort(applied.primary.host, applied.primary.port) : null, revision: applied.revision, backup})
     return {backup, revision: applied.revision}
   }

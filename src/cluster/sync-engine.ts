@@ -303,14 +303,20 @@ export class SyncEngine {
     } else if (this.node.role(previous) === 'primary' && this.node.role(config) === 'secondary') {
       this.fencedBy = null
       this.node.log.warn('demoted: a newer primary took over', {primary: config.primary ? formatHostPort(config.primary.host, config.primary.port) : null, epoch: config.epoch})
-    } else if (this.node.role(previous) === 'standalone' && this.node.role(config) === 'secondary') {
-      // Joined: the primary records this node and verifies it next. An add-server cut short after the join
-      // (the primary killed, the CLI's connection lost) leaves a node that believes it joined: ask the primary
-      // once it had time to verify, so the node says so within seconds instead of after two sync intervals.
-      clearTimeout(this.bootPull)
-      this.pullFromPrimary(0, JOIN_CHECK_MS)
     }
     if (this.node.role(config) !== 'secondary') this.notListed = null
+  }
+
+  /**
+   * This node just took a primary's configuration (`join`, run by add-server): whatever it knew of not being
+   * listed is void. The primary records the node and verifies it next; an add-server cut short after the join
+   * (the primary killed, the CLI's connection lost) leaves a node that believes it joined, so it asks the
+   * primary once that had time to record it, and says so within seconds instead of after two sync intervals.
+   */
+  joined(): void {
+    this.notListed = null
+    clearTimeout(this.bootPull)
+    this.pullFromPrimary(0, JOIN_CHECK_MS)
   }
 
   /** Keeps one link per registered secondary while this node is the primary. */
@@ -384,7 +390,8 @@ export class SyncEngine {
     this.bootPull = setTimeout(async () => {
       const c = this.node.config
       if (this.stopped || this.node.role() !== 'secondary' || !c.primary) return
-      this.lastPullAt = Date.now()
+      const startedAt = Date.now()
+      this.lastPullAt = startedAt
       let client: AdminClient | undefined
       try {
         client = await connectAsMember(this.node.identity.clusterPrivateKey, this.node.settings.bind, c.primary)
@@ -393,6 +400,8 @@ export class SyncEngine {
         this.node.log.info('sync asked of the primary', {state: result.state, revision: result.revision})
       } catch (error) {
         const message = (error as Error).message
+        const synced = this.node.lastSynchronized ? Date.parse(this.node.lastSynchronized) : 0
+        if (synced >= startedAt) return // joined or pushed to meanwhile: this answer is older than that (and joined() asks again)
         // The primary answers "not a registered server", or refuses the cluster key outright: it accepts the
         // keys of the members it lists, so a refused key is the same verdict, given earlier.
         const refusedKey = error instanceof OperationError && error.code === 'auth'
