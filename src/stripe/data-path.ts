@@ -3,12 +3,13 @@
 // and the two pipes that move a piece: send (file → socket) and receive (socket → part file, hashed, and
 // forwarded to the next replica while it arrives), both under the node's bandwidth cap.
 import {randomBytes, timingSafeEqual} from 'node:crypto'
-import {read, write} from 'node:fs'
+import {read} from 'node:fs'
 import {connect, createServer, type Server, type Socket} from 'node:net'
 import type {Hash} from 'node:crypto'
 import {normalizeAddress} from '../daemon/ftp/data-address.js'
 import type {PasvPortPool} from '../daemon/ftp/pasv-port-pool.js'
 import {TransferAborted} from '../daemon/ftp/transfer.js'
+import {writeFully} from '../daemon/session/write-fully.js'
 
 export const TOKEN_BYTES = 16
 const TOKEN_LINE = TOKEN_BYTES * 2 + 1
@@ -193,19 +194,6 @@ export async function sendPiece(fd: number, start: number, socket: Socket, throt
   return position - start
 }
 
-export function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const step = (offset: number) => {
-      write(fd, data, offset, data.length - offset, position + offset, (err, n) => {
-        if (err) return reject(err)
-        if (offset + n < data.length) step(offset + n)
-        else resolve()
-      })
-    }
-    step(0)
-  })
-}
-
 /**
  * Everything the socket delivers until EOF, written at `start`, hashed, and forwarded to the next replica
  * (whose backpressure slows the reading). Rejects with TransferAborted when the data connection (or the
@@ -220,7 +208,7 @@ export async function receivePiece(fd: number, start: number, socket: Socket, ha
     const data = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched)
     batch = []
     batched = 0
-    await writeAt(fd, data, position)
+    await writeFully(fd, data, position)
     position += data.length
   }
   let ended = false

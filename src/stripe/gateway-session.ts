@@ -13,7 +13,8 @@ import type {DownloadHandle, FileSession, FileStat, OpenWriteOptions, RenameOpti
 import type {Gateway} from './chain.js'
 import {dropStale, finishChain, startChain} from './chain.js'
 import type {Socket} from 'node:net'
-import {Throttle, acceptOne, newToken, receivePiece, sendPiece, writeAll, writeAt} from './data-path.js'
+import {Throttle, acceptOne, newToken, receivePiece, sendPiece, writeAll} from './data-path.js'
+import {writeFully} from '../daemon/session/write-fully.js'
 import type {Replica} from './chain.js'
 import {CatalogueError} from './catalogue.js'
 import type {CatalogueEntry} from './contract.js'
@@ -351,7 +352,7 @@ export class GatewaySession implements FileSession {
               return
             }
             if (arrival.have + chunk.length > e.size) throw new Error(`storage node ${link.name} sent more than the catalogue's ${e.size} bytes`)
-            await writeAt(fd, chunk, arrival.have)
+            await writeFully(fd, chunk, arrival.have)
             hash.update(chunk)
             arrival.add(chunk.length)
           }

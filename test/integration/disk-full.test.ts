@@ -3,9 +3,10 @@
 // refused with no truncated final file; the daemon stays up. Needs root (mount). Addresses: 127.0.9.0/24.
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, openSync, readdirSync, rmSync, writeSync, closeSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeSync, closeSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import ssh2 from 'ssh2'
 import {hashPassword} from '../../src/config/password.js'
 import {ConfigStore, readConfigFile} from '../../src/config/store.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
@@ -43,6 +44,18 @@ function fill(dir: string): string {
   return file
 }
 
+/** A node with its data and storage on `mnt`, and user alice (password alice-password). */
+async function startWithAlice(mnt: string, ip: string): Promise<TestNode> {
+  const node = await createNode(mnt, ip, ['--storage', path.join(mnt, 'files')])
+  await node.start()
+  const c = await AdminClient.connect({host: ip, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
+  const config = await c.readJson<ClusterConfig>(PATHS.config)
+  config.users.push({name: 'alice', passwordHash: await hashPassword('alice-password'), publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
+  await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
+  c.close()
+  return node
+}
+
 describe('disk full', () => {
   const root = tempDir()
   const mnt = path.join(root, 'small')
@@ -52,14 +65,7 @@ describe('disk full', () => {
   let filler = ''
 
   before(async () => {
-    if (skip) return
-    node = await createNode(mnt, A, ['--storage', path.join(mnt, 'files')])
-    await node.start()
-    const c = await AdminClient.connect({host: A, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
-    const config = await c.readJson<ClusterConfig>(PATHS.config)
-    config.users.push({name: 'alice', passwordHash: await hashPassword('alice-password'), publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
-    await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
-    c.close()
+    if (!skip) node = await startWithAlice(mnt, A)
   })
   after(async () => {
     if (skip) return
@@ -103,6 +109,82 @@ describe('disk full', () => {
     c.close()
     const again = spawnSync('curl', ['-sS', '--fail', '-T', src, '-u', 'alice:alice-password', `ftp://${A}:2121/big.bin`], {encoding: 'utf8', timeout: 30_000})
     assert.equal(again.status, 0, again.stderr)
+  })
+})
+
+/** Uploads `data` in one SFTP WRITE (ssh2's client, password login), then closes: the first error, or null. */
+function sftpUpload(host: string, name: string, data: Buffer): Promise<Error | null> {
+  return new Promise((resolve) => {
+    const client = new ssh2.Client()
+    const done = (e: Error | null) => {
+      client.end()
+      resolve(e)
+    }
+    client.on('error', (e) => done(e))
+    client.on('ready', () => client.sftp((err, sftp) => {
+      if (err) return done(err)
+      sftp.open(name, 'w', (err, handle) => {
+        if (err) return done(err)
+        sftp.write(handle, data, 0, data.length, 0, (writeError) => {
+          sftp.close(handle, (closeError) => done(writeError ?? closeError ?? null))
+        })
+      })
+    }))
+    client.connect({host, port: 2222, username: 'alice', password: 'alice-password', hostVerifier: () => true, readyTimeout: 10_000})
+  })
+}
+
+describe('disk full in the middle of an upload\'s last write', () => {
+  // The file system takes part of a write (what still fits) and says so only by the count; the rest of the
+  // write then gets ENOSPC. An upload whose last write is cut short must fail, not commit the part that fit.
+  const C = '127.0.9.4'
+  const root = tempDir()
+  const mnt = path.join(root, 'small')
+  const skip = mountTmpfs(mnt)
+  let node: TestNode
+  let filler = ''
+  /** Fills the disk, then frees between one and two pages: less than the 24 KiB uploaded. */
+  const almostFull = () => {
+    filler = fill(mnt)
+    truncateSync(filler, statSync(filler).size - 8192)
+  }
+
+  before(async () => {
+    if (!skip) node = await startWithAlice(mnt, C)
+  })
+  after(async () => {
+    if (skip) return
+    await node?.stop()
+    spawnSync('umount', ['-l', mnt])
+  })
+
+  it('SFTP: the WRITE that only partly fits fails and no final file is committed', {skip}, async () => {
+    almostFull()
+    try {
+      const error = await sftpUpload(C, 'short.bin', Buffer.alloc(24 * 1024, 5))
+      const final = path.join(mnt, 'files', 'alice', 'short.bin')
+      assert.ok(error, `the upload reported a failure (final file: ${existsSync(final) ? `${statSync(final).size} of 24576 bytes` : 'none'})`)
+      assert.equal(existsSync(path.join(mnt, 'files', 'alice', 'short.bin')), false, 'no final file')
+    } finally {
+      rmSync(filler)
+    }
+    assert.equal(await sftpUpload(C, 'short.bin', Buffer.alloc(24 * 1024, 5)), null, 'with space again, it works')
+    assert.equal(statSync(path.join(mnt, 'files', 'alice', 'short.bin')).size, 24 * 1024)
+  })
+
+  it('FTP: the write that only partly fits fails the STOR and no final file is committed', {skip: skip || needs('curl')}, async () => {
+    const src = path.join(root, 'short.bin')
+    writeFileSync(src, Buffer.alloc(24 * 1024, 6))
+    almostFull()
+    try {
+      const r = spawnSync('curl', ['-sS', '-T', src, '-u', 'alice:alice-password', `ftp://${C}:2121/short-ftp.bin`], {encoding: 'utf8', timeout: 30_000})
+      const final = path.join(mnt, 'files', 'alice', 'short-ftp.bin')
+      assert.notEqual(r.status, 0, `the upload failed (final file: ${existsSync(final) ? `${statSync(final).size} of 24576 bytes` : 'none'})`)
+      assert.match(r.stderr, /45[12]|55[12]|Failed|failed/, r.stderr)
+      assert.equal(existsSync(final), false, 'no final file')
+    } finally {
+      rmSync(filler)
+    }
   })
 })
 

@@ -1,8 +1,8 @@
 // Moving bytes between a file descriptor and a data socket: large reusable buffers for downloads, positional
 // writes of what has arrived for uploads, backpressure both ways.
-import {writev} from 'node:fs'
 import type {Socket} from 'node:net'
 import {sendFile as sendFileTo} from '../session/send-file.js'
+import {writevFully} from '../session/write-fully.js'
 
 /**
  * Upload bytes held while a write is in flight; more pauses the socket. Small on purpose: the kernel copies
@@ -62,7 +62,7 @@ export function receiveFile(fd: number, start: number, socket: Socket, onProgres
       queued = []
       queuedBytes = 0
       writing = true
-      writev(fd, batch, position, (err) => {
+      writevFully(fd, batch, position, (err) => {
         writing = false
         if (err) return fail(err)
         position += bytes

@@ -6,6 +6,7 @@ import {promisify} from 'node:util'
 import type {Attributes, SFTPWrapper} from 'ssh2'
 import type {Logger} from '../log.js'
 import type {DownloadHandle, FileSession, FileStat, UploadHandle} from '../session/types.js'
+import {writeFullySync, writevFully} from '../session/write-fully.js'
 import {ChannelFlow, type ConnectionFlow} from './flow-control.js'
 import {RequestQueue, type OpKind, type Reply} from './request-queue.js'
 import {longname, toAttrs} from './sftp-attrs.js'
@@ -339,7 +340,7 @@ export class SftpHandler {
       if (data.length <= SYNC_WRITE) {
         // A small write lands in the page cache in microseconds: a thread-pool hop would cost more.
         try {
-          fs.writeSync(h.file.fd, data, 0, data.length, position)
+          writeFullySync(h.file.fd, data, position)
           h.file.wrote?.(position, data.length)
           return this.ok(id)
         } catch (err) {
@@ -349,7 +350,7 @@ export class SftpHandler {
         }
       }
       return new Promise<Reply>((resolve) => {
-        fs.write(h.file.fd, data, 0, data.length, position, (err) => {
+        writevFully(h.file.fd, [data], position, (err) => {
           if (!err) {
             h.file.wrote?.(position, data.length)
             return resolve(this.ok(id))

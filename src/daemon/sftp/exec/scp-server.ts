@@ -6,11 +6,11 @@ import path from 'node:path'
 import type {Readable, Writable} from 'node:stream'
 import {promisify} from 'node:util'
 import type {FileSession, UploadHandle} from '../../session/types.js'
+import {writeFully} from '../../session/write-fully.js'
 import {ChannelReader} from './channel-reader.js'
 import {strerror} from './hash-command.js'
 
 const read = promisify(fs.read)
-const write = promisify(fs.write)
 const fchmod = promisify(fs.fchmod)
 
 export interface ScpOptions {
@@ -189,7 +189,7 @@ class ScpSink extends ScpPeer {
     const complete = await this.reader.bytes(size, async (chunk) => {
       if (!upload || failure) return
       try {
-        await write(upload.fd, chunk, 0, chunk.length, pos)
+        await writeFully(upload.fd, chunk, pos)
         pos += chunk.length
       } catch (error) {
         failure = `${dest}: ${strerror(error)}`
