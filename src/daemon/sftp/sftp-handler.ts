@@ -6,7 +6,7 @@ import {promisify} from 'node:util'
 import type {Attributes, SFTPWrapper} from 'ssh2'
 import type {Logger} from '../log.js'
 import type {DownloadHandle, FileSession, FileStat, UploadHandle} from '../session/types.js'
-import {writeFullySync, writevFully} from '../session/write-fully.js'
+import {writeFullySync} from '../session/write-fully.js'
 import {ChannelFlow, type ConnectionFlow} from './flow-control.js'
 import {RequestQueue, type OpKind, type Reply} from './request-queue.js'
 import {longname, toAttrs} from './sftp-attrs.js'
@@ -14,6 +14,7 @@ import {STATUS, sftpStatusFor} from './sftp-status.js'
 import {
   DATA_HEADER, advertiseExtensions, closeChannel, corkDrains, readString, sendData, sendExitStatus, sendExtendedReply, supportsRawReplies, uint64s, versionPacket,
 } from './sftp-wire.js'
+import {WriteBatcher} from './write-batch.js'
 
 /** Open handles per channel (OpenSSH sftp-server has no limit; unbounded handles would exhaust fds). */
 export const MAX_HANDLES = 256
@@ -102,6 +103,7 @@ export class SftpHandler {
   private readonly handles = new Map<number, Handle>()
   private nextHandle = 1
   private readonly pool = new BufferPool()
+  private readonly batcher = new WriteBatcher()
   private readonly queue: RequestQueue
   private readonly flow: ChannelFlow
   private closed = false
@@ -350,7 +352,7 @@ export class SftpHandler {
         }
       }
       return new Promise<Reply>((resolve) => {
-        writevFully(h.file.fd, [data], position, (err) => {
+        this.batcher.write(h.file.fd, position, data, (err) => {
           if (!err) {
             h.file.wrote?.(position, data.length)
             return resolve(this.ok(id))
