@@ -11,6 +11,8 @@ const DIR_FLAGS = O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW
 const NODE_FLAGS = O_PATH | C.O_NOFOLLOW
 /** Symlinks expanded in one resolution (Linux's own limit is 40). */
 const MAX_LINKS = 32
+/** Directories found made by someone else between our open (ENOENT) and mkdir (EEXIST), per walk. */
+const MAX_CREATE_RACES = 8
 /** Top-level name of the storage root kept for the striped cluster's pieces: never visible to users. */
 export const RESERVED_TOP = '.stripe'
 
@@ -109,6 +111,7 @@ export class Beneath {
     const floor = this.home.names.length
     let cur: Anchor = this.home
     let links = 0
+    let raced = 0
     const done = (extra: Partial<Resolved>): Resolved => {
       const dir = cur
       const fd = extra.fd
@@ -161,7 +164,13 @@ export class Beneath {
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code
           if (code === 'ENOENT' && create) {
-            fs.mkdirSync(at(cur.fd, name), {mode: 0o755})
+            try {
+              fs.mkdirSync(at(cur.fd, name), {mode: 0o755})
+            } catch (mkdirError) {
+              // Made meanwhile by another session or node on the same storage (two first logins at once):
+              // opened again below, with the same checks. A name that keeps vanishing gives up after a few.
+              if ((mkdirError as NodeJS.ErrnoException).code !== 'EEXIST' || ++raced > MAX_CREATE_RACES) throw mkdirError
+            }
             queue.push(name)
             continue
           }
