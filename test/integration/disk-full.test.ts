@@ -3,7 +3,7 @@
 // refused with no truncated final file; the daemon stays up. Needs root (mount). Addresses: 127.0.9.0/24.
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, truncateSync, writeSync, closeSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeSync, closeSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import ssh2 from 'ssh2'
@@ -12,7 +12,7 @@ import {ConfigStore, readConfigFile} from '../../src/config/store.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
-import {ADMIN_PASSWORD, createNode, tempDir, type TestNode} from '../helpers/node-process.js'
+import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
 import {needs} from '../helpers/tools.js'
 
 const A = '127.0.9.2'
@@ -170,6 +170,14 @@ describe('disk full in the middle of an upload\'s last write', () => {
     }
     assert.equal(await sftpUpload(C, 'short.bin', Buffer.alloc(24 * 1024, 5)), null, 'with space again, it works')
     assert.equal(statSync(path.join(mnt, 'files', 'alice', 'short.bin')).size, 24 * 1024)
+    // Replacing that file on a disk that fills up fails too, and the file keeps what it had.
+    almostFull()
+    try {
+      assert.ok(await sftpUpload(C, 'short.bin', Buffer.alloc(32 * 1024, 9)), 'the replacing upload reported a failure')
+    } finally {
+      rmSync(filler)
+    }
+    assert.deepEqual(readFileSync(path.join(mnt, 'files', 'alice', 'short.bin')), Buffer.alloc(24 * 1024, 5), 'the old contents, whole')
   })
 
   it('FTP: the write that only partly fits fails the STOR and no final file is committed', {skip: skip || needs('curl')}, async () => {
@@ -185,6 +193,23 @@ describe('disk full in the middle of an upload\'s last write', () => {
     } finally {
       rmSync(filler)
     }
+  })
+  it('WebDAV: the PUT that only partly fits is answered 507 and no final file is committed', {skip: skip || needs('curl')}, async () => {
+    const src = path.join(root, 'short-web.bin')
+    writeFileSync(src, Buffer.alloc(24 * 1024, 8))
+    const final = path.join(mnt, 'files', 'alice', 'short-web.bin')
+    const put = () => spawnSync('curl', ['-sS', '-k', '-u', 'alice:alice-password', '-T', src, '-o', '/dev/null', '-w', '%{http_code}', `https://${C}:8443/dav/short-web.bin`], {encoding: 'utf8', timeout: 30_000})
+    almostFull()
+    try {
+      const r = put()
+      assert.equal(r.stdout, '507', `answered ${r.stdout} ${r.stderr} (final file: ${existsSync(final) ? `${statSync(final).size} of 24576 bytes` : 'none'})`)
+      assert.equal(existsSync(final), false, 'no final file')
+      await pollUntil(async () => /warn +\[web\] webdav request failed user=alice method=PUT url=\/dav\/short-web.bin status=507 reason=".*no space left/.test(node.log), 'the node logs the failure', 10_000, 50)
+    } finally {
+      rmSync(filler)
+    }
+    assert.equal(put().stdout, '201', 'with space again, it works')
+    assert.equal(statSync(final).size, 24 * 1024)
   })
 })
 

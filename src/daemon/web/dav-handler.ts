@@ -8,6 +8,8 @@ import type {User} from '../../config/schema.js'
 import {sendFile} from '../session/send-file.js'
 import type {FileSession, FileStat} from '../session/types.js'
 import {FileError} from '../session/types.js'
+import {toFileError} from '../session/file-errors.js'
+import type {Logger} from '../log.js'
 import {DeadProps, type DeadProp} from './dav-props.js'
 import {parseIfHeader, submittedTokens, IfHeaderError, type IfList} from './dav-if-header.js'
 import {covering, DEFAULT_LOCK_SECONDS, LockConflict, LockTable, MAX_LOCK_SECONDS, type DavLock} from './dav-locks.js'
@@ -50,6 +52,15 @@ export function statusOfFileError(e: FileError): number {
   }
 }
 
+/**
+ * A failure of the storage under a stream (a write that hit a full disk: ENOSPC, an EIO) as the FileError of
+ * `v`, so it is answered 507 or 500 with a reason; the client's own failures (a dropped connection) pass as
+ * they are. Node's fs errors carry the system call that failed, a request's do not.
+ */
+function storageError(error: unknown, v: string): unknown {
+  return typeof (error as NodeJS.ErrnoException | null)?.syscall === 'string' ? toFileError(error, v) : error
+}
+
 export function etagOf(st: FileStat): string {
   return `"${st.size.toString(16)}-${Math.floor(st.mtime.getTime()).toString(16)}"`
 }
@@ -77,7 +88,7 @@ export class DavHandler {
   readonly locks: LockTable
   readonly props: DeadProps
 
-  constructor(storage: string) {
+  constructor(storage: string, private readonly log?: Logger) {
     const state = new SharedState(storage)
     this.locks = new LockTable(state)
     this.props = new DeadProps(state)
@@ -103,11 +114,11 @@ export class DavHandler {
         default: throw new HttpError(405, `method ${method} not supported`)
       }
     } catch (error) {
-      this.fail(res, error)
+      this.fail(res, error, r.user?.name)
     }
   }
 
-  fail(res: ServerResponse, error: unknown): void {
+  fail(res: ServerResponse, error: unknown, user?: string): void {
     let status = 500
     let message = 'internal error'
     let condition: string | undefined
@@ -117,6 +128,8 @@ export class DavHandler {
     else if (error instanceof XmlError) [status, message] = [400, `malformed XML: ${error.message}`]
     else if (error instanceof IfHeaderError) [status, message] = [400, error.message]
     else if (error instanceof LockConflict) [status, message, condition] = [423, `locked by another client: ${error.message}`, 'lock-token-submitted']
+    // The server's failures are the operator's to see (a full disk, an I/O error): the client's are not logged.
+    if (status >= 500) this.log?.warn('webdav request failed', {user, method: res.req.method, url: res.req.url, status, reason: error instanceof Error ? error.message : String(error)})
     if (res.headersSent) return void res.destroy()
     const body = condition ? xmlDoc(`<D:error xmlns:D="DAV:"><D:${condition}/></D:error>\n`) : `${message}\n`
     res.writeHead(status, {'content-type': condition ? 'application/xml; charset=utf-8' : 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body)})
@@ -264,7 +277,7 @@ export class DavHandler {
       await upload.commit()
     } catch (error) {
       await upload.abort(false)
-      throw error
+      throw storageError(error, v)
     }
     const st = await this.statOrNull(r, v)
     res.writeHead(existing ? 204 : 201, st ? {etag: etagOf(st), 'content-length': 0} : {'content-length': 0})
@@ -320,7 +333,7 @@ export class DavHandler {
         await dst.commit()
       } catch (error) {
         await dst.abort(false)
-        throw error
+        throw storageError(error, to)
       }
     } finally {
       await src.close()

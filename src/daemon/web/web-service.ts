@@ -76,7 +76,7 @@ export class WebService implements Service {
     this.proxy = new ProxyFront('web', cfg.sites.web.proxyProtocol)
     this.forwarded = new ForwardedFor(cfg.sites.web.trustedProxies)
     this.auth = new WebAuth(cfg)
-    this.dav = new DavHandler(ctx.settings.storage)
+    this.dav = new DavHandler(ctx.settings.storage, this.log)
     this.openSession = options.openSession ?? ((user) => LocalFileSession.open(ctx.settings.storage, user, {nodeId: ctx.settings.nodeId}))
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res)
     this.httpsServer = https.createServer({key: cfg.serviceIdentity.tlsKey, cert: cfg.serviceIdentity.tlsCert, minVersion: 'TLSv1.2'}, handler)
