@@ -8,7 +8,7 @@ import {FileError} from '../daemon/session/types.js'
 import type {Catalogue, CatalogueEntry, PieceInfo} from './contract.js'
 import {newToken} from './data-path.js'
 import type {DataEndpoint} from './link-protocol.js'
-import type {NodeLink, NodeLinks} from './node-links.js'
+import {LinkError, type NodeLink, type NodeLinks} from './node-links.js'
 
 /** What the gateway's verbs (FTP) and sessions (FTP metadata, SFTP) need from it. */
 export interface Gateway {
@@ -89,6 +89,8 @@ export async function finishChain(stillWanted: () => boolean, replicas: Replica[
     seals = await Promise.all(replicas.map((r) => r.sealed))
   } catch (error) {
     cancelAll()
+    // a node whose disk filled up: the client is told there is no space (452), not of a local error
+    if (error instanceof LinkError && error.kind === 'no-space') throw new FileError('no-space', error.message)
     throw error
   }
   if (seals.some((s) => s.size !== seals[0].size || s.sha256 !== seals[0].sha256)) {

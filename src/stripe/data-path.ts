@@ -10,6 +10,7 @@ import {normalizeAddress} from '../daemon/ftp/data-address.js'
 import type {PasvPortPool} from '../daemon/ftp/pasv-port-pool.js'
 import {TransferAborted} from '../daemon/ftp/transfer.js'
 import {writeFully} from '../daemon/session/write-fully.js'
+import {PieceError, pieceErrorOf} from './piece-store.js'
 
 export const TOKEN_BYTES = 16
 const TOKEN_LINE = TOKEN_BYTES * 2 + 1
@@ -208,7 +209,10 @@ export async function receivePiece(fd: number, start: number, socket: Socket, ha
     const data = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched)
     batch = []
     batched = 0
-    await writeFully(fd, data, position)
+    // the disk's failure (a full disk) is not a broken transfer: the gateway tells the client which it was
+    await writeFully(fd, data, position).catch((error: unknown) => {
+      throw pieceErrorOf(error, 'writing the piece')
+    })
     position += data.length
   }
   let ended = false
@@ -224,7 +228,7 @@ export async function receivePiece(fd: number, start: number, socket: Socket, ha
       onProgress?.()
     }
   } catch (error) {
-    throw error instanceof TransferAborted ? error : new TransferAborted((error as Error).message)
+    throw error instanceof TransferAborted || error instanceof PieceError ? error : new TransferAborted((error as Error).message)
   }
   if (!ended) throw new TransferAborted('data connection closed before the end of the file')
   await flush()

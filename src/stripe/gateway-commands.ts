@@ -288,6 +288,7 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
             continue
           }
           if (t.aborted || error instanceof TransferAborted) return c.reply(426, 'Connection closed; transfer aborted')
+          if (error instanceof FileError && error.kind === 'no-space') return c.reply(452, `Insufficient storage space: ${target} was not stored`)
           return c.reply(451, `Cannot store ${target}: ${(error as Error).message}`)
         }
       }

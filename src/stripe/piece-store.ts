@@ -54,14 +54,20 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function mapError(error: unknown, what: string): never {
+/** A file-system failure of `what` as the PieceError a gateway is told (its kind travels over the link). */
+export function pieceErrorOf(error: unknown, what: string): PieceError {
+  if (error instanceof PieceError) return error
   const code = (error as NodeJS.ErrnoException).code
-  if (code === 'ENOENT') throw new PieceError('not-found', `${what}: no such piece`)
-  if (code === 'EEXIST') throw new PieceError('exists', `${what}: already exists`)
-  if (code === 'ENOTEMPTY') throw new PieceError('not-empty', `${what}: directory not empty`)
-  if (code === 'ENOSPC' || code === 'EDQUOT') throw new PieceError('no-space', `${what}: no space left on the node's disk`)
-  if (code === 'ENOTDIR' || code === 'EISDIR') throw new PieceError('invalid-path', `${what}: a file and a directory of that name collide`)
-  throw new PieceError('io', `${what}: ${(error as Error).message}`)
+  if (code === 'ENOENT') return new PieceError('not-found', `${what}: no such piece`)
+  if (code === 'EEXIST') return new PieceError('exists', `${what}: already exists`)
+  if (code === 'ENOTEMPTY') return new PieceError('not-empty', `${what}: directory not empty`)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new PieceError('no-space', `${what}: no space left on the node's disk`)
+  if (code === 'ENOTDIR' || code === 'EISDIR') return new PieceError('invalid-path', `${what}: a file and a directory of that name collide`)
+  return new PieceError('io', `${what}: ${(error as Error).message}`)
+}
+
+function mapError(error: unknown, what: string): never {
+  throw pieceErrorOf(error, what)
 }
 
 /** An upload in progress: bytes go to `fd` from `startOffset`; `hash` already covers the kept prefix. */

@@ -14,6 +14,7 @@ import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
 import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
 import {needs} from '../helpers/tools.js'
+import {startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
 
 const A = '127.0.9.2'
 
@@ -256,5 +257,51 @@ describe('disk full, journaled configuration', () => {
     } finally {
       c.close()
     }
+  })
+})
+
+describe('disk full on a striped cluster\'s storage node', () => {
+  // One storage node whose data directory (and so its pieces) sits on a small tmpfs, behind a gateway.
+  const G = '127.0.9.5'
+  const N = '127.0.9.6'
+  const root = tempDir()
+  const mnt = path.join(root, `node-${N}`)
+  const skip = mountTmpfs(mnt)
+  let cluster: StripeCluster | undefined
+  let filler = ''
+
+  before(async () => {
+    if (!skip) cluster = await startStripeCluster(root, G, [N])
+  })
+  after(async () => {
+    if (skip) return
+    await cluster?.stop()
+    spawnSync('umount', ['-l', mnt])
+  })
+
+  it('an upload the node cannot store is answered 452 by the gateway, and nothing of it is listed or served', {skip: skip || needs('curl')}, async () => {
+    const src = path.join(root, 'striped.bin')
+    writeFileSync(src, Buffer.alloc(24 * 1024, 4))
+    const curl = (args: string[]) => spawnSync('curl', ['-sS', ...args], {encoding: 'utf8', timeout: 30_000})
+    filler = fill(mnt)
+    truncateSync(filler, statSync(filler).size - 8192)
+    try {
+      // passive (relayed by the gateway) and active (the node connects to the client)
+      for (const mode of [[], ['--interface', '127.0.9.30', '-P', '127.0.9.30']]) {
+        const r = curl(['-v', ...mode, '-T', src, cluster!.url('/striped.bin')])
+        assert.notEqual(r.status, 0, 'the upload failed')
+        assert.match(r.stderr, /^< 452 Insufficient storage space/m, `the client is told why (${mode.length ? 'active' : 'passive'})`)
+      }
+      const list = curl(['-l', cluster!.url('/')])
+      assert.equal(list.status, 0, list.stderr)
+      assert.doesNotMatch(list.stdout, /striped\.bin/, 'the gateway does not list it')
+    } finally {
+      rmSync(filler)
+    }
+    const again = curl(['--fail', '-T', src, cluster!.url('/striped.bin')])
+    assert.equal(again.status, 0, `with space again, it works: ${again.stderr}`)
+    const got = spawnSync('curl', ['-sS', '--fail', cluster!.url('/striped.bin')], {timeout: 30_000})
+    assert.equal(got.status, 0)
+    assert.deepEqual(got.stdout, readFileSync(src))
   })
 })
