@@ -12,7 +12,7 @@ import {ConfigStore, readConfigFile} from '../../src/config/store.js'
 import type {ClusterConfig} from '../../src/config/schema.js'
 import {AdminClient} from '../../src/protocol/admin-client.js'
 import {PATHS, type NodeStatus} from '../../src/protocol/index.js'
-import {ADMIN_PASSWORD, createNode, pollUntil, tempDir, type TestNode} from '../helpers/node-process.js'
+import {ADMIN_PASSWORD, createNode, pollUntil, sshKey, tempDir, type TestNode} from '../helpers/node-process.js'
 import {needs} from '../helpers/tools.js'
 import {startStripeCluster, type StripeCluster} from '../helpers/stripe-cluster.js'
 
@@ -46,12 +46,12 @@ function fill(dir: string): string {
 }
 
 /** A node with its data and storage on `mnt`, and user alice (password alice-password). */
-async function startWithAlice(mnt: string, ip: string): Promise<TestNode> {
+async function startWithAlice(mnt: string, ip: string, publicKeys: string[] = []): Promise<TestNode> {
   const node = await createNode(mnt, ip, ['--storage', path.join(mnt, 'files')])
   await node.start()
   const c = await AdminClient.connect({host: ip, port: 14983, credentials: {username: 'admin', password: ADMIN_PASSWORD}, checkHostKey: () => {}})
   const config = await c.readJson<ClusterConfig>(PATHS.config)
-  config.users.push({name: 'alice', passwordHash: await hashPassword('alice-password'), publicKeys: [], home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
+  config.users.push({name: 'alice', passwordHash: await hashPassword('alice-password'), publicKeys, home: '/alice', permissions: ['list', 'download', 'upload', 'overwrite', 'delete', 'mkdir', 'rename', 'chmod'], disabled: false})
   await c.writeFile(PATHS.config, JSON.stringify({...config, baseRevision: config.revision}))
   c.close()
   return node
@@ -142,6 +142,7 @@ describe('disk full in the middle of an upload\'s last write', () => {
   const root = tempDir()
   const mnt = path.join(root, 'small')
   const skip = mountTmpfs(mnt)
+  const key = sshKey(root)
   let node: TestNode
   let filler = ''
   /** Fills the disk, then frees between one and two pages: less than the 24 KiB uploaded. */
@@ -151,7 +152,7 @@ describe('disk full in the middle of an upload\'s last write', () => {
   }
 
   before(async () => {
-    if (!skip) node = await startWithAlice(mnt, C)
+    if (!skip) node = await startWithAlice(mnt, C, [readFileSync(key.publicKey, 'utf8').trim()])
   })
   after(async () => {
     if (skip) return
@@ -194,6 +195,38 @@ describe('disk full in the middle of an upload\'s last write', () => {
     } finally {
       rmSync(filler)
     }
+    // Replacing a file on a disk that fills up fails too, and the file keeps what it had.
+    const first = spawnSync('curl', ['-sS', '--fail', '-T', src, '-u', 'alice:alice-password', `ftp://${C}:2121/short-ftp.bin`], {encoding: 'utf8', timeout: 30_000})
+    assert.equal(first.status, 0, first.stderr)
+    const bigger = path.join(root, 'bigger.bin')
+    writeFileSync(bigger, Buffer.alloc(32 * 1024, 3))
+    almostFull()
+    try {
+      const r = spawnSync('curl', ['-sS', '-T', bigger, '-u', 'alice:alice-password', `ftp://${C}:2121/short-ftp.bin`], {encoding: 'utf8', timeout: 30_000})
+      assert.notEqual(r.status, 0, 'the replacing upload failed')
+    } finally {
+      rmSync(filler)
+    }
+    assert.deepEqual(readFileSync(path.join(mnt, 'files', 'alice', 'short-ftp.bin')), readFileSync(src), 'the old contents, whole')
+  })
+
+  it('legacy scp (-O): the write that only partly fits fails the copy and no final file is committed', {skip: skip || needs('scp')}, async () => {
+    const src = path.join(root, 'short-scp.bin')
+    writeFileSync(src, Buffer.alloc(24 * 1024, 2))
+    const opts = ['-O', '-i', key.privateKey, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-P', '2222']
+    const final = path.join(mnt, 'files', 'alice', 'short-scp.bin')
+    almostFull()
+    try {
+      const r = spawnSync('scp', [...opts, src, `alice@${C}:short-scp.bin`], {encoding: 'utf8', timeout: 30_000})
+      assert.notEqual(r.status, 0, `scp failed (final file: ${existsSync(final) ? `${statSync(final).size} of 24576 bytes` : 'none'})`)
+      assert.match(r.stderr, /no space/i, r.stderr)
+      assert.equal(existsSync(final), false, 'no final file')
+    } finally {
+      rmSync(filler)
+    }
+    const again = spawnSync('scp', [...opts, src, `alice@${C}:short-scp.bin`], {encoding: 'utf8', timeout: 30_000})
+    assert.equal(again.status, 0, again.stderr)
+    assert.deepEqual(readFileSync(final), readFileSync(src))
   })
   it('WebDAV: the PUT that only partly fits is answered 507 and no final file is committed', {skip: skip || needs('curl')}, async () => {
     const src = path.join(root, 'short-web.bin')

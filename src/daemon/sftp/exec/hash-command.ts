@@ -4,6 +4,7 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import {promisify} from 'node:util'
 import type {Readable, Writable} from 'node:stream'
+import {toFileError} from '../../session/file-errors.js'
 import {FileError, type FileErrorKind, type FileSession} from '../../session/types.js'
 
 const read = promisify(fs.read)
@@ -28,8 +29,10 @@ const STRERROR: Record<string, string> = {
   'no-resources': 'Too many open files',
 }
 
+/** The text coreutils would print for `error`; a raw system error (a write's ENOSPC) is named by its code too. */
 export function strerror(error: unknown): string {
-  return (error instanceof FileError && STRERROR[error.kind as FileErrorKind]) || STRERROR.io
+  const kind = error instanceof FileError ? error.kind : toFileError(error, '').kind
+  return STRERROR[kind as FileErrorKind] || STRERROR.io
 }
 
 /** coreutils escapes names holding a backslash or newline and marks the line with a leading backslash. */
