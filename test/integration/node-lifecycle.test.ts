@@ -139,17 +139,28 @@ describe('cluster node start: errors', () => {
 })
 
 /** Runs `write` (one change per call, false to stop) until a SIGKILL of the node after `ms`, then waits for its exit. */
+/**
+ * Writes in a loop and kills the node `ms` after the first write was answered (so every round has writes to
+ * lose, however slow the machine: the kill lands during a later one), or after 30 s if none was.
+ */
 async function killDuringWrites(n: TestNode, client: AdminClient, ms: number, write: () => Promise<void>): Promise<void> {
   let stop = false
+  let firstAnswered = () => {}
+  const first = new Promise<void>((r) => (firstAnswered = r))
   const burst = (async () => {
     for (let i = 0; i < 1000 && !stop; i++) {
       try {
         await write()
       } catch {
         break // the connection died with the node
+      } finally {
+        firstAnswered()
       }
     }
   })()
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([first, new Promise((r) => (timer = setTimeout(r, 30_000)))])
+  clearTimeout(timer)
   await new Promise((r) => setTimeout(r, ms))
   n.kill()
   stop = true
@@ -211,7 +222,7 @@ describe('configuration durability', () => {
         assert.equal(onDisk.users.length, onDisk.revision - 1, 'one user per revision since the first')
         acknowledged = onDisk.revision
       }
-      assert.ok(acknowledged > 40, `writes happened (${acknowledged} revisions)`)
+      assert.ok(acknowledged > 20, `writes were acknowledged in every round (${acknowledged} revisions)`)
       assert.ok(journaled > 0, 'the changes went to the journal')
     } finally {
       delete process.env.CLUSTER_CONFIG_JOURNAL_MIN_BYTES
