@@ -8,6 +8,7 @@ import {DATA_COMMANDS, vetActiveAddress} from '../daemon/ftp/data-commands.js'
 import {formatEpsv, formatPasv, parseEprt, parsePort, type HostPort} from '../daemon/ftp/data-address.js'
 import type {FtpConnection} from '../daemon/ftp/ftp-connection.js'
 import {FEATURES} from '../daemon/ftp/info-commands.js'
+import {fileErrorReply} from '../daemon/ftp/reply-codes.js'
 import {TransferAborted} from '../daemon/ftp/transfer.js'
 import {FileError} from '../daemon/session/types.js'
 import {acceptOne, newToken, relay} from './data-path.js'
@@ -288,7 +289,10 @@ async function store(gw: Gateway, c: FtpConnection, arg: string, append: boolean
             continue
           }
           if (t.aborted || error instanceof TransferAborted) return c.reply(426, 'Connection closed; transfer aborted')
-          if (error instanceof FileError && error.kind === 'no-space') return c.reply(452, `Insufficient storage space: ${target} was not stored`)
+          if (error instanceof FileError && error.kind === 'no-space') {
+            const r = fileErrorReply(error) // the reply every FTP verb gives for a full disk
+            return c.reply(r.code, `${r.text}: ${target} was not stored`)
+          }
           return c.reply(451, `Cannot store ${target}: ${(error as Error).message}`)
         }
       }

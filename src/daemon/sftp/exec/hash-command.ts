@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import {promisify} from 'node:util'
 import type {Readable, Writable} from 'node:stream'
 import {toFileError} from '../../session/file-errors.js'
-import {FileError, type FileErrorKind, type FileSession} from '../../session/types.js'
+import type {FileSession} from '../../session/types.js'
 
 const read = promisify(fs.read)
 
@@ -31,8 +31,7 @@ const STRERROR: Record<string, string> = {
 
 /** The text coreutils would print for `error`; a raw system error (a write's ENOSPC) is named by its code too. */
 export function strerror(error: unknown): string {
-  const kind = error instanceof FileError ? error.kind : toFileError(error, '').kind
-  return STRERROR[kind as FileErrorKind] || STRERROR.io
+  return STRERROR[toFileError(error, '').kind] || STRERROR.io
 }
 
 /** coreutils escapes names holding a backslash or newline and marks the line with a leading backslash. */
